@@ -1,0 +1,147 @@
+// The Lua scripts baton runs in Redis, and how they are sent: by SHA, falling back to
+// the source when the server does not have them yet (a new server, or SCRIPT FLUSH).
+//
+// Keys of one lock: KEYS[1] the lock (value: owner token, with a PX lease),
+// KEYS[2] the waiters' queue (zset token -> arrival time in µs), KEYS[3] the waiters'
+// liveness (zset token -> deadline in ms). Waiters refresh their deadline on every
+// attempt; a waiter that stops (a crashed process) is dropped once its deadline passes.
+import { _isNoScript, type _Reply, type _Send } from "./_client.ts";
+
+/** A script with its source and, once computed, its SHA-1 digest in hex. */
+export interface _Script {
+  readonly name: string;
+  readonly source: string;
+  sha: string | undefined;
+  readonly shaPromise: Promise<string>;
+}
+
+/** Declares a script; its SHA-1 is computed once, in the background. */
+export function _script(name: string, source: string): _Script {
+  const s: _Script = {
+    name,
+    source,
+    sha: undefined,
+    shaPromise: crypto.subtle.digest("SHA-1", new TextEncoder().encode(source)).then(
+      (digest) =>
+        s.sha = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join(""),
+    ),
+  };
+  return s;
+}
+
+// Sets `now` (ms) and `nowUs` (µs) from the server's clock.
+const NOW = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
+`;
+
+// Drops the waiters whose deadline has passed and sets `head` to the first live one.
+const HEAD = `
+local dead = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
+for i = 1, #dead do redis.call('ZREM', KEYS[2], dead[i]) end
+if #dead > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now) end
+local head = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
+`;
+
+/**
+ * Takes the lock for ARGV[1] with a lease of ARGV[2] ms, unless it is held or reserved
+ * for the first waiter in the queue. With ARGV[3] == '1' the caller waits: it joins the
+ * queue in arrival order (or keeps its place) with a deadline ARGV[4] ms from now.
+ * Returns {1} when taken, otherwise {0, pttl of the lock} (-2: free but reserved).
+ * An uncontended acquire (no queue) is one SET NX PX.
+ */
+export const _ACQUIRE: _Script = _script(
+  "acquire",
+  `if redis.call('EXISTS', KEYS[2]) == 0 then
+  if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1} end
+  if ARGV[3] ~= '1' then return {0, redis.call('PTTL', KEYS[1])} end
+end
+${NOW}${HEAD}
+if (head == nil or head == ARGV[1]) and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  if head then
+    redis.call('ZREM', KEYS[2], ARGV[1])
+    redis.call('ZREM', KEYS[3], ARGV[1])
+  end
+  return {1}
+end
+if ARGV[3] == '1' then
+  local lease = tonumber(ARGV[4])
+  redis.call('ZADD', KEYS[2], 'NX', nowUs, ARGV[1])
+  redis.call('ZADD', KEYS[3], now + lease, ARGV[1])
+  for i = 2, 3 do
+    if redis.call('PTTL', KEYS[i]) < lease then redis.call('PEXPIRE', KEYS[i], lease) end
+  end
+end
+return {0, redis.call('PTTL', KEYS[1])}`,
+);
+
+/**
+ * Deletes the lock only while ARGV[1] owns it (compare-and-delete), then announces the
+ * release to the first live waiter by publishing its token on channel ARGV[2].
+ * Returns 1 when deleted, 0 when the key held another token or none.
+ */
+export const _RELEASE: _Script = _script(
+  "release",
+  `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+if redis.call('EXISTS', KEYS[2]) == 1 then
+${NOW}${HEAD}
+  if head then redis.call('PUBLISH', ARGV[2], head) end
+end
+return 1`,
+);
+
+/**
+ * Removes waiter ARGV[1] from the queue (it gave up), and when the lock is free wakes
+ * the waiter that is now first, on channel ARGV[2]. Returns 1.
+ */
+export const _LEAVE: _Script = _script(
+  "leave",
+  `redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+if redis.call('EXISTS', KEYS[1]) == 0 and redis.call('EXISTS', KEYS[2]) == 1 then
+${NOW}${HEAD}
+  if head then redis.call('PUBLISH', ARGV[2], head) end
+end
+return 1`,
+);
+
+/**
+ * Resets the lease to ARGV[2] ms only while ARGV[1] owns the lock.
+ * Returns 1 when reset, 0 when the key held another token or none.
+ */
+export const _EXTEND: _Script = _script(
+  "extend",
+  `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])`,
+);
+
+/**
+ * Reads, in one step, whether ARGV[1] owns the lock and the lease's remaining ms.
+ * Returns {1, pttl} when owned, {0, 0} otherwise.
+ */
+export const _STATUS: _Script = _script(
+  "status",
+  `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0, 0} end
+return {1, redis.call('PTTL', KEYS[1])}`,
+);
+
+/**
+ * Runs a script: EVALSHA (one round trip), or EVAL when the server answers NOSCRIPT,
+ * which also loads it for the next call.
+ */
+export async function _evalScript(
+  send: _Send,
+  s: _Script,
+  keys: string[],
+  args: string[],
+): Promise<_Reply> {
+  const sha = s.sha ?? await s.shaPromise;
+  try {
+    return await send(["EVALSHA", sha, String(keys.length), ...keys, ...args]);
+  } catch (error) {
+    if (!_isNoScript(error)) throw error;
+    return await send(["EVAL", s.source, String(keys.length), ...keys, ...args]);
+  }
+}

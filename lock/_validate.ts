@@ -1,0 +1,75 @@
+// Checks of arguments and options, done before anything reaches Redis. Messages name
+// the option and the value: `Cannot acquire lock as "ttl" must be ...: current value is -1`.
+import { _describe } from "./_client.ts";
+
+/** The longest lease baton accepts, in seconds: 30 days. */
+export const _MAX_TTL_SECONDS = 30 * 24 * 60 * 60;
+
+/** Throws a TypeError unless `key` is a non-empty string. */
+export function _checkKey(key: unknown, action: string): asserts key is string {
+  if (typeof key !== "string" || key.length === 0) {
+    throw new TypeError(
+      `Cannot ${action} as "key" must be a non-empty string: current value is ${_describe(key)}`,
+    );
+  }
+}
+
+/** Throws a TypeError unless `options` is an object or undefined. */
+export function _checkOptions(options: unknown, action: string): void {
+  if (options !== undefined && (options === null || typeof options !== "object")) {
+    throw new TypeError(
+      `Cannot ${action} as "options" must be an object: current value is ${_describe(options)}`,
+    );
+  }
+}
+
+/**
+ * Converts a lease in seconds (the `ttl` option) to whole milliseconds, or throws:
+ * a TypeError for a non-number, a RangeError for a number that is not a positive
+ * finite lease of at least 1 ms and at most {@linkcode _MAX_TTL_SECONDS}.
+ */
+export function _ttlMs(ttl: unknown, action: string, name = "ttl"): number {
+  if (typeof ttl !== "number") {
+    throw new TypeError(
+      `Cannot ${action} as "${name}" must be a number of seconds: current value is ${
+        _describe(ttl)
+      }`,
+    );
+  }
+  const ms = Math.round(ttl * 1000);
+  if (!Number.isFinite(ttl) || ms < 1 || ttl > _MAX_TTL_SECONDS) {
+    throw new RangeError(
+      `Cannot ${action} as "${name}" must be a positive finite number of seconds from 0.001 to ${_MAX_TTL_SECONDS}: current value is ${
+        _describe(ttl)
+      }`,
+    );
+  }
+  return ms;
+}
+
+/** Throws a TypeError unless `value` is a boolean or undefined. */
+export function _checkBoolean(value: unknown, name: string, action: string): void {
+  if (value !== undefined && typeof value !== "boolean") {
+    throw new TypeError(
+      `Cannot ${action} as "${name}" must be a boolean: current value is ${_describe(value)}`,
+    );
+  }
+}
+
+/** Throws a TypeError unless `value` is a string or undefined. */
+export function _checkString(value: unknown, name: string, action: string): void {
+  if (value !== undefined && typeof value !== "string") {
+    throw new TypeError(
+      `Cannot ${action} as "${name}" must be a string: current value is ${_describe(value)}`,
+    );
+  }
+}
+
+/** Throws a TypeError unless `value` is a function. */
+export function _checkFunction(value: unknown, name: string, action: string): void {
+  if (typeof value !== "function") {
+    throw new TypeError(
+      `Cannot ${action} as "${name}" must be a function: current value is ${_describe(value)}`,
+    );
+  }
+}

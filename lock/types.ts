@@ -1,0 +1,136 @@
+/**
+ * A client in the shape of ioredis (`new Redis()`, also `Cluster` and Valkey's
+ * iovalkey): it sends a raw command with `call(command, ...args)`.
+ */
+export interface CallClient {
+  /** Sends one raw command and resolves to its reply. */
+  call(command: string, ...args: string[]): Promise<unknown>;
+}
+
+/**
+ * A client in the shape of node-redis (`createClient()` from `redis` v4 and
+ * later), and any client that can send a raw command as one array of strings.
+ */
+export interface SendCommandClient {
+  /** Sends one raw command, given as `[command, ...args]`, and resolves to its reply. */
+  sendCommand(args: string[]): Promise<unknown>;
+}
+
+/**
+ * A client in the shape of Bun's built-in `RedisClient` (`import { RedisClient } from "bun"`):
+ * it sends a raw command with `send(command, args)`.
+ */
+export interface SendClient {
+  /** Sends one raw command and resolves to its reply. */
+  send(command: string, args: string[]): Promise<unknown>;
+}
+
+/**
+ * Any Redis client that baton can drive. baton needs nothing but a way to send one
+ * raw command, so it works with the client you already have:
+ *
+ * | client | shape | sends with |
+ * | --- | --- | --- |
+ * | ioredis, iovalkey | {@linkcode CallClient} | `call(command, ...args)` |
+ * | node-redis (`redis`) | {@linkcode SendCommandClient} | `sendCommand([command, ...args])` |
+ * | Bun's `RedisClient` | {@linkcode SendClient} | `send(command, args)` |
+ * | anything else | {@linkcode SendCommandClient} | a `sendCommand` you write |
+ *
+ * When an object has several of these methods, `call` wins over `sendCommand`, and
+ * `sendCommand` over `send`.
+ */
+export type RedisClient = CallClient | SendCommandClient | SendClient;
+
+/** Options of {@linkcode acquireLock}. */
+export interface AcquireLockOptions {
+  /**
+   * How long the lease lasts, in seconds. Fractions are allowed (`0.25` is 250 ms);
+   * the lease is sent to Redis in whole milliseconds, at least 1. At most one year.
+   *
+   * @default {30}
+   */
+  ttl?: number;
+  /**
+   * Whether a lock held elsewhere makes {@linkcode acquireLock} throw a
+   * {@linkcode LockAcquireError} (`true`) or resolve to `null` (`false`).
+   *
+   * @default {true}
+   */
+  throwOnFail?: boolean;
+  /**
+   * The message of the {@linkcode LockAcquireError} thrown when the lock is held
+   * elsewhere, for example one you can show your user. By default the message
+   * names the key.
+   */
+  errorMessage?: string;
+}
+
+/** Options of {@linkcode withLock}: the same as {@linkcode AcquireLockOptions}. */
+export interface WithLockOptions extends AcquireLockOptions {}
+
+/** What Redis says about a lock handle, from {@linkcode Lock.status}. */
+export interface LockStatus {
+  /** Whether this handle's token still owns the key in Redis. */
+  owned: boolean;
+  /**
+   * The milliseconds left on the lease when `owned` is true, otherwise 0.
+   */
+  remainingMs: number;
+}
+
+/**
+ * The handle of a lock that {@linkcode acquireLock} took. Release it when the
+ * critical section ends: `await lock.release()`, or declare it with
+ * `await using` to release it on scope exit.
+ */
+export interface Lock extends AsyncDisposable {
+  /** The lock's key in Redis. */
+  readonly key: string;
+  /**
+   * This owner's random token, the value stored under `key`. Release and extend
+   * only act while the key still holds this token.
+   */
+  readonly token: string;
+  /**
+   * Releases the lock: deletes the key only if it still holds this handle's token,
+   * in one atomic step, so it never deletes a lock that another owner holds.
+   * Calling it again is harmless and resolves to `false`.
+   *
+   * @returns `true` when this handle still owned the key and deleted it, `false`
+   * when the lease had already expired (or the lock was already released).
+   */
+  release(): Promise<boolean>;
+  /**
+   * Resets the lease to `ttl` seconds from now, if this handle still owns the key.
+   *
+   * @param ttl The new lease in seconds; by default the `ttl` the lock was taken with.
+   * @returns `true` when the lease was reset, `false` when the lock was lost
+   * (expired, taken by another owner, or released).
+   */
+  extend(ttl?: number): Promise<boolean>;
+  /**
+   * The local view: `true` from acquisition until {@linkcode Lock.release} or an
+   * `extend()` that found the lock lost, and until the lease has run out by the
+   * local clock. It asks nothing of Redis; use {@linkcode Lock.status} for that.
+   */
+  isAcquired(): boolean;
+  /**
+   * Asks Redis whether this handle still owns the key and how long the lease has left.
+   *
+   * @returns The owner check and the remaining milliseconds.
+   */
+  status(): Promise<LockStatus>;
+}
+
+/**
+ * What {@linkcode withLock} hands to its critical section.
+ */
+export interface LockContext {
+  /**
+   * Aborts when the lock is lost while the critical section runs, so that it can stop
+   * early; its reason is then a {@linkcode LockLostError}.
+   */
+  readonly signal: AbortSignal;
+  /** The held lock, to extend it or ask Redis about it. Release happens on return. */
+  readonly lock: Lock;
+}

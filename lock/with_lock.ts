@@ -1,0 +1,76 @@
+import { acquireLock } from "./acquire_lock.ts";
+import { _checkFunction } from "./_validate.ts";
+import type { LockContext, RedisClient, WithLockOptions } from "./types.ts";
+
+/**
+ * Runs `fn` while holding the lock on `key`, and releases the lock afterwards, also
+ * when `fn` throws. Its value and its error come back unchanged.
+ *
+ * @typeParam T The value `fn` resolves to.
+ * @param redis Any supported Redis client; see {@linkcode RedisClient}.
+ * @param key The lock's key; see {@linkcode lockKey}.
+ * @param fn The critical section. It receives a {@linkcode LockContext} with the held
+ * lock and a `signal` that aborts when the lock is lost.
+ * @param options The lease (`ttl`, seconds, default 30) and what happens when the lock
+ * is held elsewhere (`throwOnFail`, `errorMessage`).
+ * @returns What `fn` returned, or `null` when the lock was held elsewhere and
+ * `throwOnFail` is false (then `fn` did not run).
+ * @throws {LockAcquireError} When the lock is held elsewhere and `throwOnFail` is not
+ * false; `fn` did not run.
+ * @throws {TypeError} When `redis` is not a supported client, `fn` is not a function, or
+ * `key` or an option has the wrong type.
+ * @throws {RangeError} When `ttl` is out of range.
+ *
+ * @example Usage
+ * ```ts ignore
+ * import { Redis } from "ioredis";
+ * import { lockKey, withLock } from "@baton/lock";
+ *
+ * const redis = new Redis();
+ * const result = await withLock(
+ *   redis,
+ *   lockKey("withdraw", "user123"),
+ *   async () => await processWithdrawal("user123", 1000),
+ *   { ttl: 10, errorMessage: "Withdrawal in progress, please try again later" },
+ * );
+ * ```
+ */
+export function withLock<T>(
+  redis: RedisClient,
+  key: string,
+  fn: (context: LockContext) => T | Promise<T>,
+  options: WithLockOptions & { throwOnFail: false },
+): Promise<T | null>;
+export function withLock<T>(
+  redis: RedisClient,
+  key: string,
+  fn: (context: LockContext) => T | Promise<T>,
+  options?: WithLockOptions & { throwOnFail?: true },
+): Promise<T>;
+export function withLock<T>(
+  redis: RedisClient,
+  key: string,
+  fn: (context: LockContext) => T | Promise<T>,
+  options?: WithLockOptions,
+): Promise<T | null>;
+export async function withLock<T>(
+  redis: RedisClient,
+  key: string,
+  fn: (context: LockContext) => T | Promise<T>,
+  options?: WithLockOptions,
+): Promise<T | null> {
+  _checkFunction(fn, "fn", "run with lock");
+  const lock = await acquireLock(redis, key, options);
+  if (lock === null) return null;
+  const controller = new AbortController();
+  let result: T;
+  try {
+    result = await fn({ signal: controller.signal, lock });
+  } catch (error) {
+    // fn's error wins; a failed release must not hide it.
+    await lock.release().catch(() => {});
+    throw error;
+  }
+  await lock.release();
+  return result;
+}
