@@ -51,11 +51,29 @@ export function acquireLock(
   key: string,
   options: AcquireLockOptions & { throwOnFail: false },
 ): Promise<Lock | null>;
+/**
+ * The same, with `throwOnFail` true or left out: never resolves to `null`.
+ *
+ * @param redis Any supported Redis client.
+ * @param key The lock's key.
+ * @param options The lease and the failure behaviour.
+ * @returns The lock handle.
+ * @throws {LockAcquireError} When the lock is held elsewhere.
+ */
 export function acquireLock(
   redis: RedisClient,
   key: string,
   options?: AcquireLockOptions & { throwOnFail?: true },
 ): Promise<Lock>;
+/**
+ * The same, with a `throwOnFail` known only at run time.
+ *
+ * @param redis Any supported Redis client.
+ * @param key The lock's key.
+ * @param options The lease and the failure behaviour.
+ * @returns The lock handle, or `null` when the lock is held elsewhere and `throwOnFail` is false.
+ * @throws {LockAcquireError} When the lock is held elsewhere and `throwOnFail` is not false.
+ */
 export function acquireLock(
   redis: RedisClient,
   key: string,
@@ -68,7 +86,7 @@ export async function acquireLock(
 ): Promise<Lock | null> {
   _checkOptions(options, ACTION);
   _checkKey(key, ACTION);
-  const ttlMs = _ttlMs(options?.ttl ?? 30, ACTION);
+  const ttlMs = _ttlMs(options?.ttl === undefined ? 30 : options.ttl, ACTION);
   _checkBoolean(options?.throwOnFail, "throwOnFail", ACTION);
   _checkString(options?.errorMessage, "errorMessage", ACTION);
   const backend = _backendOf(redis, ACTION);

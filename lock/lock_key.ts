@@ -13,10 +13,10 @@ import { _describe } from "./_client.ts";
  * @example Usage
  * ```ts
  * import { lockKey } from "@baton/lock";
- * import { assertEquals } from "@std/assert";
+ * import assert from "node:assert/strict";
  *
- * assertEquals(lockKey("order", "user123", "order456"), "lock:order:user123:order456");
- * assertEquals(lockKey("withdraw", 42), "lock:withdraw:42");
+ * assert.equal(lockKey("order", "user123", "order456"), "lock:order:user123:order456");
+ * assert.equal(lockKey("withdraw", 42), "lock:withdraw:42");
  * ```
  */
 export function lockKey(prefix: string, ...parts: (string | number)[]): string {

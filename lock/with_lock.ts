@@ -41,12 +41,32 @@ export function withLock<T>(
   fn: (context: LockContext) => T | Promise<T>,
   options: WithLockOptions & { throwOnFail: false },
 ): Promise<T | null>;
+/**
+ * The same, with `throwOnFail` true or left out: never resolves to `null`.
+ *
+ * @param redis Any supported Redis client.
+ * @param key The lock's key.
+ * @param fn The critical section.
+ * @param options The lease and the failure behaviour.
+ * @returns What `fn` returned.
+ * @throws {LockAcquireError} When the lock is held elsewhere.
+ */
 export function withLock<T>(
   redis: RedisClient,
   key: string,
   fn: (context: LockContext) => T | Promise<T>,
   options?: WithLockOptions & { throwOnFail?: true },
 ): Promise<T>;
+/**
+ * The same, with a `throwOnFail` known only at run time.
+ *
+ * @param redis Any supported Redis client.
+ * @param key The lock's key.
+ * @param fn The critical section.
+ * @param options The lease and the failure behaviour.
+ * @returns What `fn` returned, or `null` when the lock is held elsewhere and `throwOnFail` is false.
+ * @throws {LockAcquireError} When the lock is held elsewhere and `throwOnFail` is not false.
+ */
 export function withLock<T>(
   redis: RedisClient,
   key: string,

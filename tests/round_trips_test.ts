@@ -1,0 +1,111 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { acquireLock, withLock } from "../mod.ts";
+import { CLIENTS } from "./_clients.ts";
+import { type RedisServer, startRedis } from "./_redis.ts";
+import { RespClient } from "./_resp.ts";
+
+/**
+ * Records the commands that clients send, as MONITOR shows them. Commands run inside a
+ * script are shown as coming from "lua", and are not round trips, so they are left out.
+ */
+class CommandLog {
+  #monitor: RespClient;
+  #admin: RespClient;
+  #lines: string[] = [];
+  #marker = 0;
+
+  private constructor(monitor: RespClient, admin: RespClient) {
+    this.#monitor = monitor;
+    this.#admin = admin;
+    monitor.onPush = (line) => this.#lines.push(String(line));
+  }
+
+  static async start(url: string): Promise<CommandLog> {
+    const monitor = await RespClient.connect(url);
+    const admin = await RespClient.connect(url);
+    await monitor.sendCommand(["MONITOR"]);
+    return new CommandLog(monitor, admin);
+  }
+
+  /** Runs `fn` and returns the commands that clients (not scripts) sent meanwhile. */
+  async during(fn: () => Promise<unknown>): Promise<string[]> {
+    await this.#sync();
+    this.#lines.length = 0;
+    await fn();
+    await this.#sync();
+    return this.#lines.filter((l) => !l.includes(" lua]") && !l.includes("baton-marker"))
+      .map((l) => l.replace(/^.*?\] /, "").split(" ")[0]!.replaceAll('"', ""));
+  }
+
+  /** Waits until MONITOR has shown a marker command, so every earlier command is in. */
+  async #sync(): Promise<void> {
+    const marker = `baton-marker-${this.#marker++}`;
+    await this.#admin.sendCommand(["ECHO", marker]);
+    while (!this.#lines.some((l) => l.includes(marker))) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.#monitor.close();
+    await this.#admin.close();
+  }
+}
+
+describe("Redis round trips", () => {
+  let server: RedisServer;
+  let log: CommandLog;
+  let admin: RespClient;
+  before(async () => {
+    server = await startRedis({ useEnv: false });
+    log = await CommandLog.start(server.url);
+    admin = await RespClient.connect(server.url);
+  });
+  after(async () => {
+    await log.stop();
+    await admin.close();
+    await server.stop();
+  });
+
+  for (const kind of CLIENTS) {
+    it(`${kind.name}: an uncontended acquire is one round trip, a release one, a failed acquire one`, async () => {
+      const redis = await kind.connect(server.url);
+      const other = await kind.connect(server.url);
+      try {
+        // A server without the scripts answers NOSCRIPT once, then has them.
+        await admin.sendCommand(["SCRIPT", "FLUSH"]);
+        const first = await log.during(async () => {
+          const warm = await acquireLock(redis, "rt:warm");
+          await warm.extend();
+          await warm.release();
+        });
+        assert.deepEqual(first, ["EVALSHA", "EVAL", "EVALSHA", "EVAL", "EVALSHA", "EVAL"]);
+
+        let lock = await acquireLock(redis, "rt:key", { ttl: 5 });
+        await lock.release();
+        assert.deepEqual(
+          await log.during(async () => (lock = await acquireLock(redis, "rt:key"))),
+          [
+            "EVALSHA",
+          ],
+        );
+        assert.deepEqual(
+          await log.during(() => acquireLock(other, "rt:key", { throwOnFail: false })),
+          ["EVALSHA"],
+        );
+        assert.deepEqual(await log.during(() => lock.extend()), ["EVALSHA"]);
+        assert.deepEqual(await log.during(() => lock.release()), ["EVALSHA"]);
+        assert.deepEqual(await log.during(() => lock.release()), []);
+        assert.deepEqual(await log.during(() => withLock(redis, "rt:key", () => 1)), [
+          "EVALSHA",
+          "EVALSHA",
+        ]);
+      } finally {
+        await admin.sendCommand(["DEL", "rt:key", "rt:warm"]);
+        await kind.close(redis);
+        await kind.close(other);
+      }
+    });
+  }
+});
