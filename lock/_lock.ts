@@ -1,6 +1,9 @@
-// The lock handle that acquireLock returns and withLock hands to its callback.
+// The lock handle that acquireLock returns and withLock hands to its callback, with
+// its optional watchdog.
 import type { _LockBackend } from "./_backend.ts";
+import { _unref } from "./_wait.ts";
 import { _ttlMs } from "./_validate.ts";
+import { LockLostError } from "./errors.ts";
 import type { Lock, LockStatus } from "./types.ts";
 
 /** The handle behind the public {@linkcode Lock} interface. */
@@ -12,17 +15,43 @@ export class _Lock implements Lock {
   /** Local deadline of the lease (performance.now() ms), measured from before the request. */
   #expiresAt: number;
   #held = true;
+  #controller = new AbortController();
+  #onLost: ((error: LockLostError) => void) | undefined;
+  // The watchdog: renews every ttl/3, and declares the lock lost at the lease's end
+  // when no renewal got through (Redis unreachable).
+  #watching = false;
+  #renewTimer: ReturnType<typeof setTimeout> | undefined;
+  #expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  #renewing: Promise<void> | undefined;
+  #lastError: unknown;
 
-  constructor(backend: _LockBackend, key: string, token: string, ttlMs: number, sentAt: number) {
+  constructor(
+    backend: _LockBackend,
+    key: string,
+    token: string,
+    ttlMs: number,
+    sentAt: number,
+    onLost?: (error: LockLostError) => void,
+  ) {
     this.#backend = backend;
     this.key = key;
     this.token = token;
     this.#ttlMs = ttlMs;
     this.#expiresAt = sentAt + ttlMs;
+    this.#onLost = onLost;
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
   }
 
   async release(): Promise<boolean> {
-    if (!this.#held) return false;
+    if (!this.#held) {
+      this.#stopWatchdog();
+      return false;
+    }
+    await this.#stopWatchdog();
+    if (!this.#held) return false; // the last renewal found it lost
     this.#held = false;
     try {
       return await this.#backend.release(this.key, this.token);
@@ -38,8 +67,9 @@ export class _Lock implements Lock {
     if (!this.#held) return false;
     const sentAt = performance.now();
     const extended = await this.#backend.extend(this.key, this.token, ttlMs);
+    if (!this.#held) return false; // released meanwhile
     if (extended) this.#expiresAt = sentAt + ttlMs;
-    else this.#held = false;
+    else this.#lose("the key holds another owner's token, or none");
     return extended;
   }
 
@@ -53,5 +83,68 @@ export class _Lock implements Lock {
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.release();
+  }
+
+  /** Marks the lock lost: aborts the signal and calls onLost, once. */
+  #lose(cause: unknown): void {
+    this.#held = false;
+    this.#stopWatchdog();
+    if (this.#controller.signal.aborted) return;
+    const error = new LockLostError(this.key, cause);
+    this.#controller.abort(error);
+    try {
+      this.#onLost?.(error);
+    } catch {
+      // onLost must not throw; an exception here would crash the process from a timer.
+    }
+  }
+
+  /** Starts renewing the lease every ttl/3 until release or loss. */
+  _startWatchdog(): void {
+    if (this.#watching || !this.#held) return;
+    this.#watching = true;
+    this.#scheduleRenewal(this.#ttlMs / 3);
+    this.#armExpiry();
+  }
+
+  #scheduleRenewal(ms: number): void {
+    clearTimeout(this.#renewTimer);
+    this.#renewTimer = setTimeout(() => {
+      this.#renewing = this.#renew().finally(() => this.#renewing = undefined);
+    }, ms);
+    _unref(this.#renewTimer);
+  }
+
+  #armExpiry(): void {
+    clearTimeout(this.#expiryTimer);
+    this.#expiryTimer = setTimeout(() => {
+      if (this.#watching && this.#held) {
+        this.#lose(this.#lastError ?? new Error("the lease ran out before a renewal got through"));
+      }
+    }, Math.max(0, this.#expiresAt - performance.now()));
+    _unref(this.#expiryTimer);
+  }
+
+  async #renew(): Promise<void> {
+    try {
+      if (await this.extend() && this.#watching) {
+        this.#lastError = undefined;
+        this.#armExpiry();
+        this.#scheduleRenewal(this.#ttlMs / 3);
+      }
+    } catch (error) {
+      // Redis did not answer: try again soon, until the expiry timer calls it lost.
+      this.#lastError = error;
+      if (this.#watching) this.#scheduleRenewal(Math.min(this.#ttlMs / 6, 1000));
+    }
+  }
+
+  /** Stops the watchdog; resolves once a renewal in flight has settled. */
+  #stopWatchdog(): Promise<void> {
+    this.#watching = false;
+    clearTimeout(this.#renewTimer);
+    clearTimeout(this.#expiryTimer);
+    // A renewal stuck on an unreachable Redis is not awaited once the lock is lost.
+    return (this.#held && this.#renewing) || Promise.resolve();
   }
 }

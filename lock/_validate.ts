@@ -73,3 +73,59 @@ export function _checkFunction(value: unknown, name: string, action: string): vo
     );
   }
 }
+
+/**
+ * Throws unless `value` is undefined or a number of milliseconds (or a count, for
+ * `retries`) from 0, and a whole number when `integer`; Infinity only with `infinite`.
+ */
+export function _checkNonNegative(
+  value: unknown,
+  name: string,
+  action: string,
+  what: string,
+  { infinite = false, integer = false, max = Infinity } = {},
+): void {
+  if (value === undefined) return;
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Cannot ${action} as "${name}" must be ${what}: current value is ${_describe(value)}`,
+    );
+  }
+  const ok = value >= 0 && value <= max &&
+    (Number.isFinite(value)
+      ? (!integer || Number.isInteger(value))
+      : infinite && value === Infinity);
+  if (!ok) {
+    throw new RangeError(
+      `Cannot ${action} as "${name}" must be ${what}: current value is ${_describe(value)}`,
+    );
+  }
+}
+
+/**
+ * Converts a duration in milliseconds to whole milliseconds (rounded up, so 0.5 is 1), or
+ * throws: a TypeError for a non-number, a RangeError for a number that is not positive and
+ * finite, or is above `maxMs` (by default 30 days).
+ */
+export function _positiveMs(
+  value: unknown,
+  name: string,
+  action: string,
+  maxMs: number = _MAX_TTL_SECONDS * 1000,
+): number {
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Cannot ${action} as "${name}" must be a number of milliseconds: current value is ${
+        _describe(value)
+      }`,
+    );
+  }
+  if (!Number.isFinite(value) || value <= 0 || value > maxMs) {
+    throw new RangeError(
+      `Cannot ${action} as "${name}" must be a positive finite number of milliseconds up to ${maxMs}: current value is ${
+        _describe(value)
+      }`,
+    );
+  }
+  return Math.ceil(value);
+}

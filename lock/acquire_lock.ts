@@ -1,6 +1,17 @@
-import { _backendOf } from "./_backend.ts";
+import { _backendOf, _channelOf, type _LockBackend } from "./_backend.ts";
+import { _describe, _isRedisClient } from "./_client.ts";
 import { _Lock } from "./_lock.ts";
-import { _checkBoolean, _checkKey, _checkOptions, _checkString, _ttlMs } from "./_validate.ts";
+import { _canSubscribe, _listen } from "./_subscriber.ts";
+import {
+  _checkBoolean,
+  _checkFunction,
+  _checkKey,
+  _checkNonNegative,
+  _checkOptions,
+  _checkString,
+  _ttlMs,
+} from "./_validate.ts";
+import { type _Backoff, _backoffMs, _sleep } from "./_wait.ts";
 import { LockAcquireError } from "./errors.ts";
 import type { AcquireLockOptions, Lock, RedisClient } from "./types.ts";
 
@@ -86,18 +97,112 @@ export async function acquireLock(
 ): Promise<Lock | null> {
   _checkOptions(options, ACTION);
   _checkKey(key, ACTION);
-  const ttlMs = _ttlMs(options?.ttl === undefined ? 30 : options.ttl, ACTION);
-  _checkBoolean(options?.throwOnFail, "throwOnFail", ACTION);
-  _checkString(options?.errorMessage, "errorMessage", ACTION);
+  const o = options ?? {};
+  const ttlMs = _ttlMs(o.ttl === undefined ? 30 : o.ttl, ACTION);
+  _checkBoolean(o.throwOnFail, "throwOnFail", ACTION);
+  _checkString(o.errorMessage, "errorMessage", ACTION);
+  const ms = "a number of milliseconds from 0";
+  _checkNonNegative(o.timeout, "timeout", ACTION, `${ms}, or Infinity`, { infinite: true });
+  _checkNonNegative(o.retries, "retries", ACTION, "a whole number from 0, or Infinity", {
+    infinite: true,
+    integer: true,
+  });
+  _checkNonNegative(o.retryDelay, "retryDelay", ACTION, ms);
+  _checkNonNegative(o.maxRetryDelay, "maxRetryDelay", ACTION, ms);
+  _checkNonNegative(o.jitter, "jitter", ACTION, "a number from 0 to 1", { max: 1 });
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
+    throw new TypeError(
+      `Cannot ${ACTION} as "signal" must be an AbortSignal: current value is ${
+        _describe(o.signal)
+      }`,
+    );
+  }
+  if (o.subscriber !== undefined && o.subscriber !== false && !_isRedisClient(o.subscriber)) {
+    throw new TypeError(
+      `Cannot ${ACTION} as "subscriber" must be a Redis client or false: current value is ${
+        _describe(o.subscriber)
+      }`,
+    );
+  }
+  _checkBoolean(o.watchdog, "watchdog", ACTION);
+  if (o.onLost !== undefined) _checkFunction(o.onLost, "onLost", ACTION);
   const backend = _backendOf(redis, ACTION);
+  o.signal?.throwIfAborted();
+
+  // timeout alone waits that long; retries alone wait with no time bound.
+  const timeoutMs = o.timeout ?? (o.retries ? Infinity : 0);
+  const retries = o.retries ?? (timeoutMs > 0 ? Infinity : 0);
+  const backoff: _Backoff = {
+    retryDelayMs: o.retryDelay ?? 10,
+    maxRetryDelayMs: o.maxRetryDelay ?? 500,
+    jitter: o.jitter ?? 0.5,
+  };
+  // A waiter keeps its place in the queue by attempting at least this often.
+  const waiting = timeoutMs > 0 || retries > 0;
+  const waiterLeaseMs = waiting ? 2 * backoff.maxRetryDelayMs + 2000 : undefined;
+  const canSubscribe = o.subscriber !== false &&
+    (o.subscriber !== undefined || _canSubscribe(redis));
 
   const token = crypto.randomUUID();
   const startedAt = performance.now();
-  const attempt = await backend.acquire(key, token, ttlMs);
-  if (attempt.acquired) return new _Lock(backend, key, token, ttlMs, startedAt);
-  if (options?.throwOnFail === false) return null;
+  const deadline = startedAt + timeoutMs;
+  let attempts = 0;
+  let leave: Promise<(() => void) | undefined> | undefined;
+  let wake: () => void = () => {};
+  try {
+    while (true) {
+      attempts++;
+      const sentAt = performance.now();
+      const attempt = await backend.acquire(key, token, ttlMs, waiterLeaseMs);
+      if (attempt.acquired) {
+        const lock = new _Lock(backend, key, token, ttlMs, sentAt, o.onLost);
+        if (o.signal?.aborted) {
+          await lock.release();
+          throw o.signal.reason;
+        }
+        if (o.watchdog) lock._startWatchdog();
+        return lock;
+      }
+      const now = performance.now();
+      if (attempts > retries || now >= deadline) break;
+      if (canSubscribe && !leave) {
+        // Be woken by the release that makes this waiter first, and retry at once when
+        // the subscription is up, in case the release came before it.
+        leave = _listen(redis, o.subscriber || undefined, _channelOf(key), (message) => {
+          if (message === token) wake();
+        }).then((stop) => {
+          wake();
+          return stop;
+        }, () => undefined);
+      }
+      let delayMs = _backoffMs(attempts, backoff);
+      if (attempt.remainingMs >= 0) delayMs = Math.min(delayMs, attempt.remainingMs + 1);
+      await _sleep(Math.min(delayMs, deadline - now), o.signal, (w) => wake = w);
+    }
+  } catch (error) {
+    if (waiterLeaseMs !== undefined) await leaveQueue(backend, key, token);
+    throw error;
+  } finally {
+    leave?.then((stop) => stop?.());
+  }
+  if (waiterLeaseMs !== undefined) await leaveQueue(backend, key, token);
+  if (o.throwOnFail === false) return null;
   throw new LockAcquireError(
-    options?.errorMessage ?? `Cannot acquire lock "${key}": it is held elsewhere`,
-    { key, attempts: 1, waitedMs: performance.now() - startedAt },
+    o.errorMessage ?? `Cannot acquire lock "${key}": it is held elsewhere`,
+    { key, attempts, waitedMs: performance.now() - startedAt },
   );
+}
+
+/**
+ * Takes a waiter that gives up out of the queue, so that the next one is woken now
+ * rather than when this one's place lapses. Bounded to 100 ms, and a failure is
+ * ignored: the place lapses on its own.
+ */
+async function leaveQueue(backend: _LockBackend, key: string, token: string): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    backend.leave(key, token).catch(() => {}),
+    new Promise<void>((resolve) => timer = setTimeout(resolve, 100)),
+  ]);
+  clearTimeout(timer);
 }

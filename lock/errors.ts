@@ -47,3 +47,40 @@ export class LockAcquireError extends Error {
     this.waitedMs = options.waitedMs;
   }
 }
+
+/**
+ * The lock was lost while held: an extension found another owner or no key, or Redis
+ * stayed unreachable until the lease ran out. {@linkcode withLock} rejects with it
+ * once `fn` settles (unless `fn` failed), and the lock's `signal` aborts with it.
+ *
+ * @example Usage
+ * ```ts ignore
+ * try {
+ *   await withLock(redis, key, async ({ signal }) => {
+ *     for (const item of batch) {
+ *       signal.throwIfAborted();
+ *       await process(item);
+ *     }
+ *   });
+ * } catch (error) {
+ *   if (error instanceof LockLostError) console.log(`lost ${error.key}`, error.cause);
+ *   else throw error;
+ * }
+ * ```
+ */
+export class LockLostError extends Error {
+  /** The key whose lock was lost. */
+  readonly key: string;
+
+  /**
+   * Makes the error; baton raises it, callers catch it.
+   *
+   * @param key The key whose lock was lost.
+   * @param cause What showed the loss: the reply or the Redis error.
+   */
+  constructor(key: string, cause: unknown) {
+    super(`The lock "${key}" was lost while held`, { cause });
+    this.name = "LockLostError";
+    this.key = key;
+  }
+}

@@ -1,3 +1,5 @@
+import type { LockLostError } from "./errors.ts";
+
 /**
  * A client in the shape of ioredis (`new Redis()`, also `Cluster` and Valkey's
  * iovalkey): it sends a raw command with `call(command, ...args)`.
@@ -63,9 +65,75 @@ export interface AcquireLockOptions {
    * names the key.
    */
   errorMessage?: string;
+  /**
+   * How long to wait for a held lock, in milliseconds, before giving up with a
+   * {@linkcode LockAcquireError} (or `null`). `0` makes a single attempt; `Infinity`
+   * waits until `signal` aborts or `retries` run out. Waiters queue in arrival order
+   * and are woken when the lock is released (see `subscriber`), with polling as the
+   * fallback.
+   *
+   * @default {0}
+   */
+  timeout?: number;
+  /**
+   * How many more attempts to make after the first. With a `timeout` above 0 and no
+   * `retries`, attempts go on until the timeout.
+   *
+   * @default {0, or Infinity when `timeout` is above 0}
+   */
+  retries?: number;
+  /**
+   * The first polling delay of a waiter, in milliseconds; it doubles per retry up to
+   * `maxRetryDelay`. Polling is the fallback: a waiter that is subscribed is woken as
+   * soon as the lock is released, and never sleeps past the holder's lease.
+   *
+   * @default {10}
+   */
+  retryDelay?: number;
+  /**
+   * The longest polling delay of a waiter, in milliseconds.
+   *
+   * @default {500}
+   */
+  maxRetryDelay?: number;
+  /**
+   * The share (0 to 1) of each polling delay that is randomised away, so that waiters
+   * that failed together do not retry together.
+   *
+   * @default {0.5}
+   */
+  jitter?: number;
+  /** Stops waiting as soon as it aborts: the call rejects with `signal.reason`. */
+  signal?: AbortSignal;
+  /**
+   * How waiters learn that the lock was released. By default baton opens one
+   * subscriber connection per client with `duplicate()`, shared by all of its waiters
+   * and closed when the last one is done. Pass a client connection to subscribe on
+   * instead (baton never closes it), or `false` to only poll.
+   *
+   * @default {a duplicate of `redis`, where the client has duplicate()}
+   */
+  subscriber?: RedisClient | false;
+  /**
+   * Keeps the lease alive while the lock is held: extends it to `ttl` every `ttl / 3`
+   * seconds until release. When an extension finds the lock lost (another owner or no
+   * key), or Redis stays unreachable until the lease runs out, the handle's `signal`
+   * aborts with a {@linkcode LockLostError} and `onLost` is called.
+   *
+   * @default {false for acquireLock, true for withLock}
+   */
+  watchdog?: boolean;
+  /**
+   * Called once when the lock is found lost while held, with the
+   * {@linkcode LockLostError}. It must not throw.
+   */
+  onLost?: (error: LockLostError) => void;
 }
 
-/** Options of {@linkcode withLock}: the same as {@linkcode AcquireLockOptions}. */
+/**
+ * Options of {@linkcode withLock}: those of {@linkcode AcquireLockOptions}, with the
+ * watchdog on by default.
+ */
 export interface WithLockOptions extends AcquireLockOptions {}
 
 /** What Redis says about a lock handle, from {@linkcode Lock.status}. */
@@ -91,6 +159,12 @@ export interface Lock extends AsyncDisposable {
    * only act while the key still holds this token.
    */
   readonly token: string;
+  /**
+   * Aborts when the lock is found lost while held: by `extend()` or the watchdog
+   * finding another owner or no key, or by the watchdog when Redis stayed unreachable
+   * until the lease ran out. Its reason is then a {@linkcode LockLostError}.
+   */
+  readonly signal: AbortSignal;
   /**
    * Releases the lock: deletes the key only if it still holds this handle's token,
    * in one atomic step, so it never deletes a lock that another owner holds.

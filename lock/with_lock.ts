@@ -4,15 +4,18 @@ import type { LockContext, RedisClient, WithLockOptions } from "./types.ts";
 
 /**
  * Runs `fn` while holding the lock on `key`, and releases the lock afterwards, also
- * when `fn` throws. Its value and its error come back unchanged.
+ * when `fn` throws. Its value and its error come back unchanged. While `fn` runs, a
+ * watchdog keeps the lease alive, and `signal` aborts if the lock is lost anyway.
  *
  * @typeParam T The value `fn` resolves to.
  * @param redis Any supported Redis client; see {@linkcode RedisClient}.
  * @param key The lock's key; see {@linkcode lockKey}.
  * @param fn The critical section. It receives a {@linkcode LockContext} with the held
  * lock and a `signal` that aborts when the lock is lost.
- * @param options The lease (`ttl`, seconds, default 30) and what happens when the lock
- * is held elsewhere (`throwOnFail`, `errorMessage`).
+ * @param options The lease (`ttl`, seconds, default 30), what happens when the lock
+ * is held elsewhere (`throwOnFail`, `errorMessage`), how long to wait for it
+ * (`timeout`, `retries`, `signal`, ...), and the watchdog (on by default: the lease is
+ * renewed every `ttl / 3` while `fn` runs).
  * @returns What `fn` returned, or `null` when the lock was held elsewhere and
  * `throwOnFail` is false (then `fn` did not run).
  * @throws {LockAcquireError} When the lock is held elsewhere and `throwOnFail` is not
@@ -20,6 +23,9 @@ import type { LockContext, RedisClient, WithLockOptions } from "./types.ts";
  * @throws {TypeError} When `redis` is not a supported client, `fn` is not a function, or
  * `key` or an option has the wrong type.
  * @throws {RangeError} When `ttl` is out of range.
+ * @throws {LockLostError} When the lock was lost while `fn` ran (the watchdog found
+ * another owner or no key, or Redis stayed unreachable past the lease) and `fn` itself
+ * did not fail; thrown once `fn` settles.
  *
  * @example Usage
  * ```ts ignore
@@ -80,16 +86,22 @@ export async function withLock<T>(
   options?: WithLockOptions,
 ): Promise<T | null> {
   _checkFunction(fn, "fn", "run with lock");
-  const lock = await acquireLock(redis, key, options);
+  const lock = await acquireLock(redis, key, {
+    ...options,
+    watchdog: options?.watchdog ?? true,
+  });
   if (lock === null) return null;
-  const controller = new AbortController();
   let result: T;
   try {
-    result = await fn({ signal: controller.signal, lock });
+    result = await fn({ signal: lock.signal, lock });
   } catch (error) {
     // fn's error wins; a failed release must not hide it.
     await lock.release().catch(() => {});
     throw error;
+  }
+  if (lock.signal.aborted) {
+    await lock.release().catch(() => {});
+    throw lock.signal.reason;
   }
   await lock.release();
   return result;

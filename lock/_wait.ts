@@ -1,0 +1,60 @@
+// Backoff with jitter, and sleeps that end early on abort or on a wake-up call, leaving
+// no timer or listener behind.
+
+/** How a waiter spaces its attempts. All durations in ms. */
+export interface _Backoff {
+  retryDelayMs: number;
+  maxRetryDelayMs: number;
+  /** 0 to 1: the share of each delay that is randomised away (0 = none). */
+  jitter: number;
+}
+
+/**
+ * The delay before retry number `retry` (1 for the first retry): `retryDelayMs` doubled
+ * per retry, capped at `maxRetryDelayMs`, then shortened by a random share of at most
+ * `jitter`, so that waiters that failed together do not retry together.
+ */
+export function _backoffMs(retry: number, b: _Backoff, random: () => number = Math.random): number {
+  const exp = Math.min(b.maxRetryDelayMs, b.retryDelayMs * 2 ** Math.max(0, retry - 1));
+  return exp * (1 - b.jitter * random());
+}
+
+/** Why a sleep ended. */
+export type _Woke = "timeout" | "wake";
+
+/**
+ * Sleeps `ms`, or less: rejects with `signal.reason` as soon as `signal` aborts, and
+ * resolves "wake" as soon as the function handed to `onWake` is called.
+ */
+export function _sleep(
+  ms: number,
+  signal: AbortSignal | undefined,
+  onWake?: (wake: () => void) => void,
+): Promise<_Woke> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    let done = false;
+    const finish = (woke: _Woke | undefined, reason?: unknown) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      onWake?.(() => {});
+      if (woke) resolve(woke);
+      else reject(reason);
+    };
+    const onAbort = () => finish(undefined, signal!.reason);
+    const timer = setTimeout(() => finish("timeout"), Math.max(0, ms));
+    signal?.addEventListener("abort", onAbort, { once: true });
+    onWake?.(() => finish("wake"));
+  });
+}
+
+/** Keeps a timer from holding the process open, in Deno, Bun and Node. */
+export function _unref(timer: unknown): void {
+  if (typeof timer === "object" && timer !== null) {
+    (timer as { unref?: () => void }).unref?.();
+  } else if (typeof timer === "number") {
+    (globalThis as { Deno?: { unrefTimer?(id: number): void } }).Deno?.unrefTimer?.(timer);
+  }
+}

@@ -1,0 +1,317 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { acquireLock, type Lock, LockAcquireError, type RedisClient } from "../mod.ts";
+import { _backoffMs } from "../lock/_wait.ts";
+import { CLIENTS, IOREDIS } from "./_clients.ts";
+import { type RedisServer, startRedis } from "./_redis.ts";
+import { RespClient } from "./_resp.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+let n = 0;
+const uniqueKey = (name: string) => `wait:${name}:${Date.now()}:${n++}`;
+
+describe("backoff", () => {
+  const b = { retryDelayMs: 10, maxRetryDelayMs: 500, jitter: 0.5 };
+  it("doubles per retry up to the cap, before jitter", () => {
+    const noJitter = [1, 2, 3, 4, 5, 6, 7, 8].map((r) => _backoffMs(r, b, () => 0));
+    assert.deepEqual(noJitter, [10, 20, 40, 80, 160, 320, 500, 500]);
+  });
+  it("jitter takes away at most its share, and differs between calls", () => {
+    assert.equal(_backoffMs(3, b, () => 1), 20);
+    const samples = Array.from({ length: 200 }, () => _backoffMs(4, b));
+    assert.ok(
+      samples.every((d) => d >= 40 && d <= 80),
+      `${Math.min(...samples)}..${Math.max(...samples)}`,
+    );
+    assert.ok(new Set(samples).size > 100, "jittered delays should differ");
+    assert.equal(_backoffMs(4, { ...b, jitter: 0 }), 80);
+  });
+});
+
+describe("waiting for a held lock", () => {
+  let server: RedisServer;
+  let admin: RespClient;
+  before(async () => {
+    server = await startRedis();
+    admin = await RespClient.connect(server.url);
+  });
+  after(async () => {
+    await admin.close();
+    await server.stop();
+  });
+
+  for (const kind of CLIENTS) {
+    const subscribes = kind.name !== "raw sendCommand"; // it has no duplicate()
+    describe(kind.name, () => {
+      let a: RedisClient;
+      let b: RedisClient;
+      before(async () => {
+        a = await kind.connect(server.url);
+        b = await kind.connect(server.url);
+      });
+      after(async () => {
+        await kind.close(a);
+        await kind.close(b);
+      });
+
+      it("the default is one attempt: a held lock fails at once", async () => {
+        const key = uniqueKey("default");
+        const lock = await acquireLock(a, key, { ttl: 10 });
+        await assert.rejects(
+          acquireLock(b, key),
+          (e: unknown) => e instanceof LockAcquireError && e.attempts === 1,
+        );
+        await lock.release();
+      });
+
+      if (subscribes) {
+        it("a waiter is woken by the release, long before its polling delay", async () => {
+          const key = uniqueKey("wake");
+          const lock = await acquireLock(a, key, { ttl: 10 });
+          // Without the wake-up, the waiter's next attempt would come 3 s after its first.
+          const waiter = acquireLock(b, key, {
+            ttl: 10,
+            timeout: 10_000,
+            retryDelay: 3000,
+            maxRetryDelay: 3000,
+            jitter: 0,
+          });
+          await sleep(200);
+          const releasedAt = performance.now();
+          await lock.release();
+          const next = await waiter;
+          const handoffMs = performance.now() - releasedAt;
+          assert.ok(handoffMs < 1500, `handoff took ${handoffMs} ms`);
+          assert.equal(await admin.sendCommand(["GET", key]), next.token);
+          await next.release();
+        });
+      } else {
+        it("a client without duplicate() still gets the lock by polling", async () => {
+          const key = uniqueKey("poll");
+          const lock = await acquireLock(a, key, { ttl: 10 });
+          const waiter = acquireLock(b, key, {
+            ttl: 10,
+            timeout: 5000,
+            retryDelay: 20,
+            maxRetryDelay: 50,
+          });
+          await sleep(100);
+          await lock.release();
+          const next = await waiter;
+          assert.equal(await admin.sendCommand(["GET", key]), next.token);
+          await next.release();
+        });
+      }
+
+      it("timeout gives up promptly, not at the next poll, with key, attempts and time waited", async () => {
+        const key = uniqueKey("timeout");
+        const lock = await acquireLock(a, key, { ttl: 10 });
+        const started = performance.now();
+        await assert.rejects(
+          acquireLock(b, key, { timeout: 150, retryDelay: 2000, errorMessage: "busy" }),
+          (e: unknown) => {
+            assert.ok(e instanceof LockAcquireError);
+            assert.equal(e.message, "busy");
+            assert.equal(e.key, key);
+            assert.ok(e.attempts >= 2, `attempts ${e.attempts}`);
+            assert.ok(e.waitedMs >= 150 && e.waitedMs < 1000, `waited ${e.waitedMs}`);
+            return true;
+          },
+        );
+        assert.ok(performance.now() - started < 1000);
+        assert.equal(await acquireLock(b, key, { timeout: 50, throwOnFail: false }), null);
+        await lock.release();
+      });
+
+      it("abort rejects with the signal's reason as soon as it fires, mid-sleep", async () => {
+        const key = uniqueKey("abort");
+        const lock = await acquireLock(a, key, { ttl: 10 });
+        const controller = new AbortController();
+        const reason = new Error("user went away");
+        const waiter = acquireLock(b, key, {
+          timeout: Infinity,
+          retryDelay: 5000,
+          signal: controller.signal,
+        });
+        await sleep(50);
+        const abortedAt = performance.now();
+        controller.abort(reason);
+        await assert.rejects(waiter, (e) => e === reason);
+        assert.ok(performance.now() - abortedAt < 500);
+        // An already aborted signal rejects before anything is tried.
+        await assert.rejects(
+          acquireLock(b, key, { signal: AbortSignal.abort(reason) }),
+          (e) => e === reason,
+        );
+        await lock.release();
+      });
+
+      it("retries bounds the attempts", async () => {
+        const key = uniqueKey("retries");
+        const lock = await acquireLock(a, key, { ttl: 10 });
+        await assert.rejects(
+          acquireLock(b, key, { retries: 3, retryDelay: 5, subscriber: false }),
+          (e: unknown) => e instanceof LockAcquireError && e.attempts === 4,
+        );
+        await lock.release();
+      });
+
+      it("a lease that expires while a waiter waits is noticed by the remaining TTL, not the poll", async () => {
+        const key = uniqueKey("expires");
+        await acquireLock(a, key, { ttl: 0.3 }); // never released: a crashed holder
+        const started = performance.now();
+        const next = await acquireLock(b, key, {
+          timeout: 5000,
+          retryDelay: 4000,
+          maxRetryDelay: 4000,
+          jitter: 0,
+        });
+        const waited = performance.now() - started;
+        assert.ok(waited >= 250 && waited < 2000, `waited ${waited} ms`);
+        await next.release();
+      });
+
+      it("waiters get the lock in arrival order", async () => {
+        const key = uniqueKey("fifo");
+        const lock = await acquireLock(a, key, { ttl: 10 });
+        const order: number[] = [];
+        const waiters: Promise<void>[] = [];
+        for (let i = 0; i < 5; i++) {
+          const client = i % 2 ? a : b;
+          waiters.push(
+            acquireLock(client, key, { ttl: 10, timeout: 10_000, retryDelay: 5, maxRetryDelay: 20 })
+              .then(async (l) => {
+                order.push(i);
+                await sleep(5);
+                await l.release();
+              }),
+          );
+          await sleep(40); // arrival order is the order of the first attempts
+        }
+        await lock.release();
+        await Promise.all(waiters);
+        assert.deepEqual(order, [0, 1, 2, 3, 4]);
+      });
+
+      it("a waiter that gave up leaves the queue, and the next waiter gets the lock", async () => {
+        const key = uniqueKey("leave");
+        const lock = await acquireLock(a, key, { ttl: 10 });
+        const quitter = acquireLock(b, key, { timeout: 100, throwOnFail: false });
+        await sleep(20);
+        const patient = acquireLock(a, key, {
+          timeout: 10_000,
+          retryDelay: 3000,
+          maxRetryDelay: 3000,
+          jitter: 0,
+        });
+        assert.equal(await quitter, null);
+        await sleep(50);
+        const releasedAt = performance.now();
+        await lock.release();
+        const next = await patient;
+        if (subscribes) assert.ok(performance.now() - releasedAt < 1500);
+        await next.release();
+        // Every queue key is gone, or expires.
+        for (const suffix of [":baton:queue", ":baton:alive"]) {
+          const ttl = Number(await admin.sendCommand(["PTTL", key + suffix]));
+          assert.ok(ttl === -2 || ttl > 0, `${suffix} pttl ${ttl}`);
+        }
+      });
+    });
+  }
+
+  it("a crashed waiter holds the queue only until its place lapses", async () => {
+    const redis = await IOREDIS.connect(server.url);
+    try {
+      const key = uniqueKey("ghost");
+      // A waiter that joined and then died: first in the queue, its place lapsing in 1.3 s.
+      const [time] = await admin.sendCommand(["TIME"]) as [string];
+      const nowMs = Number(time) * 1000;
+      await admin.sendCommand(["ZADD", `${key}:baton:queue`, "1", "ghost"]);
+      await admin.sendCommand(["ZADD", `${key}:baton:alive`, String(nowMs + 1300), "ghost"]);
+      await admin.sendCommand(["PEXPIRE", `${key}:baton:queue`, "5000"]);
+      await admin.sendCommand(["PEXPIRE", `${key}:baton:alive`, "5000"]);
+      // The lock is free, but reserved for the first waiter: a newcomer waits its turn.
+      assert.equal(await acquireLock(redis, key, { throwOnFail: false }), null);
+      const lock = await acquireLock(redis, key, {
+        timeout: 5000,
+        retryDelay: 20,
+        maxRetryDelay: 100,
+      });
+      assert.equal(await admin.sendCommand(["ZSCORE", `${key}:baton:queue`, "ghost"]), null);
+      await lock.release();
+    } finally {
+      await IOREDIS.close(redis);
+    }
+  });
+
+  it("one subscriber connection per client, shared by its waiters, closed after the last", async () => {
+    const redis = await IOREDIS.connect(server.url);
+    const holder = await IOREDIS.connect(server.url);
+    const connections = async () =>
+      String(await admin.sendCommand(["CLIENT", "LIST"])).trim().split("\n").length;
+    try {
+      const base = await connections();
+      const keys = [uniqueKey("shared"), uniqueKey("shared")];
+      const held: Lock[] = [];
+      for (const key of keys) held.push(await acquireLock(holder, key, { ttl: 10 }));
+      const waiters = [0, 1, 2, 3, 4, 5].map((i) =>
+        acquireLock(redis, keys[i % 2]!, { timeout: 10_000, retryDelay: 20, maxRetryDelay: 100 })
+          .then((l) => l.release())
+      );
+      await sleep(200);
+      assert.equal(await connections(), base + 1, "six waiters on two keys share one subscriber");
+      for (const lock of held) await lock.release();
+      await Promise.all(waiters);
+      await sleep(50);
+      assert.equal(await connections(), base, "the subscriber closes when the last waiter leaves");
+    } finally {
+      await IOREDIS.close(redis);
+      await IOREDIS.close(holder);
+    }
+  });
+
+  it("a subscriber passed in is used and left open; subscriber: false opens none", async () => {
+    const redis = await IOREDIS.connect(server.url);
+    const sub = await IOREDIS.connect(server.url);
+    const connections = async () =>
+      String(await admin.sendCommand(["CLIENT", "LIST"])).trim().split("\n").length;
+    try {
+      const key = uniqueKey("given");
+      const base = await connections();
+      let lock = await acquireLock(redis, key, { ttl: 10 });
+      const waiter = acquireLock(redis, key, {
+        timeout: 10_000,
+        retryDelay: 3000,
+        maxRetryDelay: 3000,
+        jitter: 0,
+        subscriber: sub,
+      });
+      await sleep(200);
+      assert.equal(await connections(), base);
+      const releasedAt = performance.now();
+      await lock.release();
+      lock = await waiter;
+      assert.ok(performance.now() - releasedAt < 1500, "woken through the given subscriber");
+      const poller = acquireLock(redis, key, {
+        timeout: 10_000,
+        retryDelay: 20,
+        maxRetryDelay: 50,
+        subscriber: false,
+      });
+      await sleep(100);
+      assert.equal(await connections(), base);
+      await lock.release();
+      await (await poller).release();
+      // The given connection is still usable for commands after unsubscribing.
+      await sleep(20);
+      assert.equal(
+        await (sub as unknown as { call(c: string): Promise<unknown> }).call("PING"),
+        "PONG",
+      );
+    } finally {
+      await IOREDIS.close(redis);
+      await IOREDIS.close(sub);
+    }
+  });
+});
