@@ -24,7 +24,7 @@ export function _canSubscribe(client: unknown): boolean {
 }
 
 /** Subscribes on `sub` itself (ioredis, node-redis or Bun shape); `owned` closes it at the end. */
-async function pubSubOf(sub: Client, onMessage: OnMessage, owned: boolean): Promise<_PubSub> {
+function pubSubOf(sub: Client, onMessage: OnMessage, owned: boolean): _PubSub {
   if (typeof sub.call === "function") {
     // ioredis: messages are events; "error" must have a listener or it is thrown.
     const onError = () => {};
@@ -119,7 +119,7 @@ class Hub {
     };
     try {
       this.#conn ??= this.#given
-        ? pubSubOf(this.#source, this.#dispatch, false)
+        ? Promise.resolve(pubSubOf(this.#source, this.#dispatch, false))
         : open(this.#source, this.#dispatch);
       const conn = await this.#conn;
       let set = this.#listeners.get(channel);
