@@ -1,0 +1,167 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { acquireLock, LockLostError, type RedisClient, withLock } from "../mod.ts";
+import { CLIENTS } from "./_clients.ts";
+import { type RedisServer, startRedis } from "./_redis.ts";
+import { RespClient } from "./_resp.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+let n = 0;
+const uniqueKey = (name: string) => `watchdog:${name}:${Date.now()}:${n++}`;
+
+/** Resolves when `signal` aborts, or after `ms` (then to undefined). */
+function aborted(signal: AbortSignal, ms: number): Promise<unknown> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve(signal.reason);
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve(undefined);
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+describe("holding a lock through long work", () => {
+  let server: RedisServer;
+  let admin: RespClient;
+  before(async () => {
+    server = await startRedis();
+    admin = await RespClient.connect(server.url);
+  });
+  after(async () => {
+    await admin.close();
+    await server.stop();
+  });
+
+  for (const kind of CLIENTS) {
+    describe(kind.name, () => {
+      let a: RedisClient;
+      let b: RedisClient;
+      before(async () => {
+        a = await kind.connect(server.url);
+        b = await kind.connect(server.url);
+      });
+      after(async () => {
+        await kind.close(a);
+        await kind.close(b);
+      });
+
+      it("withLock's watchdog keeps the lock across 3x its ttl, then releases", async () => {
+        const key = uniqueKey("long");
+        const result = await withLock(a, key, async ({ lock, signal }) => {
+          for (let i = 0; i < 6; i++) {
+            await sleep(100); // 600 ms in all, with a 200 ms lease
+            assert.equal(await acquireLock(b, key, { throwOnFail: false }), null);
+            assert.equal(await admin.sendCommand(["GET", key]), lock.token);
+          }
+          assert.equal(signal.aborted, false);
+          return "done";
+        }, { ttl: 0.2 });
+        assert.equal(result, "done");
+        assert.equal(await admin.sendCommand(["EXISTS", key]), 0);
+      });
+
+      it("watchdog: false lets the lease run out while fn runs", async () => {
+        const key = uniqueKey("off");
+        await withLock(a, key, async () => {
+          await sleep(300);
+          const other = await acquireLock(b, key, { ttl: 10 });
+          await other.release();
+        }, { ttl: 0.1, watchdog: false });
+      });
+
+      it("when another owner takes the key, signal aborts and withLock rejects with LockLostError", async () => {
+        const key = uniqueKey("stolen");
+        let seen: unknown;
+        await assert.rejects(
+          withLock(a, key, async ({ signal }) => {
+            await admin.sendCommand(["SET", key, "thief", "PX", "10000"]);
+            seen = await aborted(signal, 2000);
+            return "finished anyway";
+          }, { ttl: 0.3 }),
+          (error: unknown) => {
+            assert.ok(error instanceof LockLostError);
+            assert.equal(error.key, key);
+            assert.equal(error, seen, "the signal's reason is the error withLock rejects with");
+            assert.match(String(error.cause), /another owner/);
+            return true;
+          },
+        );
+        assert.equal(await admin.sendCommand(["GET", key]), "thief");
+        await admin.sendCommand(["DEL", key]);
+      });
+
+      it("after a forced DEL the signal aborts; fn's own error still wins", async () => {
+        const key = uniqueKey("deleted");
+        const fnError = new Error("fn gave up");
+        await assert.rejects(
+          withLock(a, key, async ({ signal }) => {
+            await admin.sendCommand(["DEL", key]);
+            assert.ok((await aborted(signal, 2000)) instanceof LockLostError);
+            throw fnError;
+          }, { ttl: 0.3 }),
+          (error) => error === fnError,
+        );
+      });
+
+      it("a manual handle can opt into the watchdog, with onLost and its signal", async () => {
+        const key = uniqueKey("manual");
+        const lost: LockLostError[] = [];
+        const lock = await acquireLock(a, key, {
+          ttl: 0.2,
+          watchdog: true,
+          onLost: (e) => lost.push(e),
+        });
+        await sleep(500);
+        assert.equal(await admin.sendCommand(["GET", key]), lock.token, "renewed past its ttl");
+        await admin.sendCommand(["SET", key, "thief"]);
+        const reason = await aborted(lock.signal, 2000);
+        assert.ok(reason instanceof LockLostError);
+        assert.deepEqual(lost, [reason]);
+        assert.equal(lock.isAcquired(), false);
+        assert.equal(await lock.release(), false);
+        assert.equal(await admin.sendCommand(["GET", key]), "thief");
+        await admin.sendCommand(["DEL", key]);
+      });
+
+      it("release() stops the watchdog: no renewal recreates or extends the key", async () => {
+        const key = uniqueKey("stops");
+        const lock = await acquireLock(a, key, { ttl: 0.15, watchdog: true });
+        await sleep(120);
+        assert.equal(await lock.release(), true);
+        const next = await acquireLock(b, key, { ttl: 0.2 });
+        await sleep(120);
+        const pttl = Number(await admin.sendCommand(["PTTL", key]));
+        assert.ok(pttl > 0 && pttl <= 80, `the new owner's lease was not touched: pttl ${pttl}`);
+        await next.release();
+      });
+    });
+  }
+
+  for (const kind of CLIENTS) {
+    it(`${kind.name}: when Redis stops mid-hold, the signal aborts once the lease has run out`, async () => {
+      const own = await startRedis({ useEnv: false });
+      const redis = await kind.connect(own.url);
+      let stopped = 0;
+      try {
+        await assert.rejects(
+          withLock(redis, uniqueKey("down"), async ({ signal }) => {
+            await own.stop();
+            stopped = performance.now();
+            const reason = await aborted(signal, 5000);
+            assert.ok(reason instanceof LockLostError, `signal reason ${reason}`);
+          }, { ttl: 0.5 }),
+          (error: unknown) => error instanceof LockLostError && error.cause !== undefined,
+        );
+        assert.ok(performance.now() - stopped < 4000);
+      } finally {
+        await kind.close(redis);
+        await own.stop();
+      }
+    });
+  }
+});
