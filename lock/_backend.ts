@@ -7,7 +7,8 @@ import type { LockStatus, RedisClient } from "./types.ts";
 
 /** The outcome of one acquire attempt. */
 export type _Attempt =
-  | { acquired: true }
+  /** `remainingMs`: the lease left, which is less than the ttl when the lock was handed over. */
+  | { acquired: true; remainingMs: number }
   /** `remainingMs`: the holder's lease left, or -1 when unknown (free but reserved for a waiter). */
   | { acquired: false; remainingMs: number };
 
@@ -19,14 +20,17 @@ export interface _LockBackend {
    * unless it attempts again.
    */
   acquire(key: string, token: string, ttlMs: number, waiterLeaseMs?: number): Promise<_Attempt>;
-  /** Deletes `key` if `token` owns it; wakes the next waiter. */
+  /** Deletes `key` if `token` owns it, and hands it to the next waiter. */
   release(key: string, token: string): Promise<boolean>;
   /** Resets the lease of `key` to `ttlMs` if `token` owns it. */
   extend(key: string, token: string, ttlMs: number): Promise<boolean>;
   /** Whether `token` owns `key`, and the lease's remaining ms. */
   status(key: string, token: string): Promise<LockStatus>;
-  /** Takes waiter `token` out of the queue of `key`. */
-  leave(key: string, token: string): Promise<void>;
+  /**
+   * Takes waiter `token` (that waited with `ttlMs`) out of the queue of `key`, giving
+   * back the lock if it was handed to it meanwhile.
+   */
+  leave(key: string, token: string, ttlMs: number): Promise<void>;
 }
 
 /** The names Redis keeps for one lock: the lock key, the waiters' queue and liveness, the channel. */
@@ -34,7 +38,7 @@ export function _keysOf(key: string): [lock: string, queue: string, alive: strin
   return [key, `${key}:baton:queue`, `${key}:baton:alive`];
 }
 
-/** The channel on which a release of `key` wakes its first waiter (with the waiter's token). */
+/** The channel on which a release of `key` tells its first waiter (by token) it has the lock. */
 export function _channelOf(key: string): string {
   return `baton:released:${key}`;
 }
@@ -53,8 +57,8 @@ export function _redisBackendOf(send: _Send): _LockBackend {
         waiterLeaseMs === undefined ? "0" : "1",
         String(waiterLeaseMs ?? 0),
       ]) as _Reply[];
-      if (int(reply[0]) === 1) return { acquired: true };
       const pttl = int(reply[1]);
+      if (int(reply[0]) === 1) return { acquired: true, remainingMs: pttl >= 0 ? pttl : ttlMs };
       return { acquired: false, remainingMs: pttl >= 0 ? pttl : -1 };
     },
     async release(key, token) {
@@ -68,8 +72,8 @@ export function _redisBackendOf(send: _Send): _LockBackend {
       const owned = int(reply[0]) === 1;
       return { owned, remainingMs: owned ? Math.max(0, int(reply[1])) : 0 };
     },
-    async leave(key, token) {
-      await _evalScript(send, _LEAVE, _keysOf(key), [token, _channelOf(key)]);
+    async leave(key, token, ttlMs) {
+      await _evalScript(send, _LEAVE, _keysOf(key), [token, String(ttlMs), _channelOf(key)]);
     },
   };
 }

@@ -19,8 +19,10 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 /**
  * Records a call: ARGV[1] token, ARGV[2] args JSON, ARGV[3] wait ms, ARGV[4] ttl ms. Starts a
  * new burst when none is pending, makes this call the last one (superseding the previous last
- * call), moves `due` to now + wait and the expiry to now + ttl.
- * Returns {burst, seq}: the burst's id and this call's position in it.
+ * call), moves `due` to now + wait and the expiry to now + ttl, and announces
+ * "<seq> <token> <burst>" on channel ARGV[5], so that waiting calls of other instances learn
+ * at once that they are superseded. Returns {burst, seq}: the burst's id and this call's
+ * position in it.
  */
 export const _DEBOUNCE_CALL: _Script = _script(
   "debounce-call",
@@ -33,7 +35,9 @@ local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('HSET', KEYS[1], 'state', 'pending', 'token', ARGV[1], 'args', ARGV[2],
   'due', now + tonumber(ARGV[3]))
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return {redis.call('HGET', KEYS[1], 'burst'), seq}`,
+local burst = redis.call('HGET', KEYS[1], 'burst')
+redis.call('PUBLISH', ARGV[5], seq .. ' ' .. ARGV[1] .. ' ' .. burst)
+return {burst, seq}`,
 );
 
 /**

@@ -12,7 +12,10 @@ export class _Lock implements Lock {
   readonly token: string;
   #backend: _LockBackend;
   #ttlMs: number;
-  /** Local deadline of the lease (performance.now() ms), measured from before the request. */
+  /**
+   * Local deadline of the lease (performance.now() ms), measured from before the request
+   * that set it (or, for a lock handed over on release, from when the news arrived).
+   */
   #expiresAt: number;
   #held = true;
   #controller = new AbortController();
@@ -30,14 +33,14 @@ export class _Lock implements Lock {
     key: string,
     token: string,
     ttlMs: number,
-    sentAt: number,
+    expiresAt: number,
     onLost?: (error: LockLostError) => void,
   ) {
     this.#backend = backend;
     this.key = key;
     this.token = token;
     this.#ttlMs = ttlMs;
-    this.#expiresAt = sentAt + ttlMs;
+    this.#expiresAt = expiresAt;
     this.#onLost = onLost;
   }
 

@@ -2,9 +2,10 @@
 // the source when the server does not have them yet (a new server, or SCRIPT FLUSH).
 //
 // Keys of one lock: KEYS[1] the lock (value: owner token, with a PX lease),
-// KEYS[2] the waiters' queue (zset token -> arrival time in µs), KEYS[3] the waiters'
-// liveness (zset token -> deadline in ms). Waiters refresh their deadline on every
-// attempt; a waiter that stops (a crashed process) is dropped once its deadline passes.
+// KEYS[2] the waiters' queue (zset "token|leaseMs" -> arrival time in µs), KEYS[3] the
+// waiters' liveness (zset "token|leaseMs" -> deadline in ms). Waiters refresh their
+// deadline on every attempt; a waiter that stops (a crashed process) is dropped once its
+// deadline passes. A release hands the lock straight to the first live waiter.
 import { _isNoScript, type _Reply, type _Send } from "./_client.ts";
 
 /** A script with its source and, once computed, its SHA-1 digest in hex. */
@@ -36,39 +37,58 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
 `;
 
-// Drops the waiters whose deadline has passed and sets `head` to the first live one.
-const HEAD = `
+// Drops the waiters whose deadline has passed, then hands the free lock to the first
+// live waiter: sets it to that waiter's token with that waiter's lease, takes the
+// waiter out of the queue and publishes its token on `channel`. Queue members
+// are "token|leaseMs".
+const HAND_OFF = `
+${NOW}
 local dead = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
 for i = 1, #dead do redis.call('ZREM', KEYS[2], dead[i]) end
 if #dead > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now) end
 local head = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
+if head then
+  local sep = string.find(head, '|', 1, true)
+  local next = string.sub(head, 1, sep - 1)
+  redis.call('SET', KEYS[1], next, 'PX', string.sub(head, sep + 1))
+  redis.call('ZREM', KEYS[2], head)
+  redis.call('ZREM', KEYS[3], head)
+  redis.call('PUBLISH', channel, next)
+end
 `;
 
 /**
- * Takes the lock for ARGV[1] with a lease of ARGV[2] ms, unless it is held or reserved
- * for the first waiter in the queue. With ARGV[3] == '1' the caller waits: it joins the
- * queue in arrival order (or keeps its place) with a deadline ARGV[4] ms from now.
- * Returns {1} when taken, otherwise {0, pttl of the lock} (-2: free but reserved).
- * An uncontended acquire (no queue) is one SET NX PX.
+ * Takes the lock for token ARGV[1] with a lease of ARGV[2] ms, unless it is held or
+ * waiters are queued. With ARGV[3] == '1' the caller waits: it joins the queue in
+ * arrival order (or keeps its place) with a deadline ARGV[4] ms from now, and a release
+ * hands it the lock. Returns {1, pttl} when the caller holds the lock (also when it was
+ * handed the lock while it slept), otherwise {0, pttl of the lock} (-2: free, but the
+ * first waiter's turn). An uncontended acquire is one SET NX PX.
  */
 export const _ACQUIRE: _Script = _script(
   "acquire",
   `if redis.call('EXISTS', KEYS[2]) == 0 then
-  if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1} end
+  if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1, tonumber(ARGV[2])} end
   if ARGV[3] ~= '1' then return {0, redis.call('PTTL', KEYS[1])} end
 end
-${NOW}${HEAD}
-if (head == nil or head == ARGV[1]) and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+if redis.call('GET', KEYS[1]) == ARGV[1] then return {1, redis.call('PTTL', KEYS[1])} end
+${NOW}
+local dead = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
+for i = 1, #dead do redis.call('ZREM', KEYS[2], dead[i]) end
+if #dead > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now) end
+local member = ARGV[1] .. '|' .. ARGV[2]
+local head = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
+if (head == nil or head == member) and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   if head then
-    redis.call('ZREM', KEYS[2], ARGV[1])
-    redis.call('ZREM', KEYS[3], ARGV[1])
+    redis.call('ZREM', KEYS[2], member)
+    redis.call('ZREM', KEYS[3], member)
   end
-  return {1}
+  return {1, tonumber(ARGV[2])}
 end
 if ARGV[3] == '1' then
   local lease = tonumber(ARGV[4])
-  redis.call('ZADD', KEYS[2], 'NX', nowUs, ARGV[1])
-  redis.call('ZADD', KEYS[3], now + lease, ARGV[1])
+  redis.call('ZADD', KEYS[2], 'NX', nowUs, member)
+  redis.call('ZADD', KEYS[3], now + lease, member)
   for i = 2, 3 do
     if redis.call('PTTL', KEYS[i]) < lease then redis.call('PEXPIRE', KEYS[i], lease) end
   end
@@ -77,32 +97,35 @@ return {0, redis.call('PTTL', KEYS[1])}`,
 );
 
 /**
- * Deletes the lock only while ARGV[1] owns it (compare-and-delete), then announces the
- * release to the first live waiter by publishing its token on channel ARGV[2].
- * Returns 1 when deleted, 0 when the key held another token or none.
+ * Deletes the lock only while token ARGV[1] owns it (compare-and-delete), then hands it
+ * to the first live waiter, if any, announcing it on channel ARGV[2]. Returns 1 when this owner released
+ * it, 0 when the key held another token or none.
  */
 export const _RELEASE: _Script = _script(
   "release",
   `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 if redis.call('EXISTS', KEYS[2]) == 1 then
-${NOW}${HEAD}
-  if head then redis.call('PUBLISH', ARGV[2], head) end
+  local channel = ARGV[2]
+${HAND_OFF}
 end
 return 1`,
 );
 
 /**
- * Removes waiter ARGV[1] from the queue (it gave up), and when the lock is free wakes
- * the waiter that is now first, on channel ARGV[2]. Returns 1.
+ * Takes waiter "ARGV[1]|ARGV[2]" out of the queue (it gave up). A lock handed to it
+ * meanwhile is given back, and a free lock goes to the next waiter (announced on
+ * channel ARGV[3]). Returns 1.
  */
 export const _LEAVE: _Script = _script(
   "leave",
-  `redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
+  `local member = ARGV[1] .. '|' .. ARGV[2]
+redis.call('ZREM', KEYS[2], member)
+redis.call('ZREM', KEYS[3], member)
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 if redis.call('EXISTS', KEYS[1]) == 0 and redis.call('EXISTS', KEYS[2]) == 1 then
-${NOW}${HEAD}
-  if head then redis.call('PUBLISH', ARGV[2], head) end
+  local channel = ARGV[3]
+${HAND_OFF}
 end
 return 1`,
 );

@@ -1,8 +1,12 @@
 // One subscriber connection per client, shared by all of that client's waiters:
 // opened (by duplicating the client) when the first waiter listens, reference-counted,
-// and closed when the last one leaves. A subscriber the user passed is used as it is
+// and closed when the last one has left and no other came within _SUBSCRIBER_IDLE_MS. A subscriber the user passed is used as it is
 // and never closed.
 import type { RedisClient } from "./types.ts";
+import { _unref } from "./_wait.ts";
+
+/** How long a subscriber connection stays open after its last waiter left, in ms. */
+export const _SUBSCRIBER_IDLE_MS = 250;
 
 type OnMessage = (channel: string, message: string) => void;
 
@@ -80,6 +84,7 @@ class Hub {
   #conn: Promise<_PubSub> | undefined;
   #listeners = new Map<string, Set<(message: string) => void>>();
   #refs = 0;
+  #idle: ReturnType<typeof setTimeout> | undefined;
 
   constructor(source: Client, given: boolean) {
     this.#source = source;
@@ -89,6 +94,18 @@ class Hub {
   #dispatch = (channel: string, message: string) => {
     for (const listener of this.#listeners.get(channel) ?? []) listener(message);
   };
+
+  /** Closes an owned connection; hands a given one back unsubscribed. */
+  #close(): void {
+    const conn = this.#conn;
+    this.#conn = undefined;
+    const channels = [...this.#listeners.keys()];
+    this.#listeners.clear();
+    conn?.then(async (c) => {
+      if (this.#given) await Promise.allSettled(channels.map((ch) => c.unsubscribe(ch)));
+      c.close();
+    }, () => {});
+  }
 
   /**
    * Calls `listener` with each message on `channel` until the returned function is
@@ -103,20 +120,18 @@ class Hub {
       const set = this.#listeners.get(channel);
       set?.delete(listener);
       const conn = this.#conn!;
-      if (set?.size === 0) this.#listeners.delete(channel);
-      if (--this.#refs === 0) {
-        // An owned connection just closes; a given one is handed back unsubscribed.
-        this.#conn = undefined;
-        const channels = [...this.#listeners.keys(), channel];
-        this.#listeners.clear();
-        conn.then(async (c) => {
-          if (this.#given) await Promise.allSettled(channels.map((ch) => c.unsubscribe(ch)));
-          c.close();
-        }, () => {});
-      } else if (set?.size === 0) {
+      if (set?.size === 0) {
+        this.#listeners.delete(channel);
         conn.then((c) => c.unsubscribe(channel)).catch(() => {});
       }
+      if (--this.#refs === 0) {
+        // Under steady contention waiters come and go all the time: keep the connection
+        // for a short idle period rather than reconnecting for every wait.
+        this.#idle = setTimeout(() => this.#close(), _SUBSCRIBER_IDLE_MS);
+        _unref(this.#idle);
+      }
     };
+    clearTimeout(this.#idle);
     try {
       this.#conn ??= this.#given
         ? Promise.resolve(pubSubOf(this.#source, this.#dispatch, false))

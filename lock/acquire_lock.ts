@@ -146,46 +146,56 @@ export async function acquireLock(
   const token = crypto.randomUUID();
   const startedAt = performance.now();
   const deadline = startedAt + timeoutMs;
+  const lockOf = (expiresAt: number) => new _Lock(backend, key, token, ttlMs, expiresAt, o.onLost);
   let attempts = 0;
-  let leave: Promise<(() => void) | undefined> | undefined;
+  let stopListening: Promise<(() => void) | undefined> | undefined;
+  // Set when a release hands this waiter the lock: performance.now() at the news.
+  let handedAt: number | undefined;
   let wake: () => void = () => {};
+  let lock: _Lock | undefined;
   try {
-    while (true) {
+    while (!lock) {
       attempts++;
       const sentAt = performance.now();
       const attempt = await backend.acquire(key, token, ttlMs, waiterLeaseMs);
-      if (attempt.acquired) {
-        const lock = new _Lock(backend, key, token, ttlMs, sentAt, o.onLost);
-        if (o.signal?.aborted) {
-          await lock.release();
-          throw o.signal.reason;
+      if (attempt.acquired) lock = lockOf(sentAt + attempt.remainingMs);
+      else if (handedAt !== undefined) lock = lockOf(handedAt + ttlMs);
+      else if (attempts > retries || performance.now() >= deadline) break;
+      else {
+        if (canSubscribe && !stopListening) {
+          // A release that hands this waiter the lock publishes its token. Once the
+          // subscription is up, try again at once, in case the release came before it.
+          stopListening = _listen(redis, o.subscriber || undefined, _channelOf(key), (m) => {
+            if (m !== token || handedAt !== undefined) return;
+            handedAt = performance.now();
+            wake();
+          }).then((stop) => {
+            wake();
+            return stop;
+          }, () => undefined);
         }
-        if (o.watchdog) lock._startWatchdog();
-        return lock;
+        let delayMs = _backoffMs(attempts, backoff);
+        if (attempt.remainingMs >= 0) delayMs = Math.min(delayMs, attempt.remainingMs + 1);
+        await _sleep(Math.min(delayMs, deadline - performance.now()), o.signal, (w) => wake = w);
+        if (handedAt !== undefined) lock = lockOf(handedAt + ttlMs);
       }
-      const now = performance.now();
-      if (attempts > retries || now >= deadline) break;
-      if (canSubscribe && !leave) {
-        // Be woken by the release that makes this waiter first, and retry at once when
-        // the subscription is up, in case the release came before it.
-        leave = _listen(redis, o.subscriber || undefined, _channelOf(key), (message) => {
-          if (message === token) wake();
-        }).then((stop) => {
-          wake();
-          return stop;
-        }, () => undefined);
-      }
-      let delayMs = _backoffMs(attempts, backoff);
-      if (attempt.remainingMs >= 0) delayMs = Math.min(delayMs, attempt.remainingMs + 1);
-      await _sleep(Math.min(delayMs, deadline - now), o.signal, (w) => wake = w);
     }
   } catch (error) {
-    if (waiterLeaseMs !== undefined) await leaveQueue(backend, key, token);
+    // Aborted (or Redis failed): leave the queue, giving back a lock handed over meanwhile.
+    if (waiterLeaseMs !== undefined) await leaveQueue(backend, key, token, ttlMs);
     throw error;
   } finally {
-    leave?.then((stop) => stop?.());
+    stopListening?.then((stop) => stop?.());
   }
-  if (waiterLeaseMs !== undefined) await leaveQueue(backend, key, token);
+  if (lock) {
+    if (o.signal?.aborted) {
+      await lock.release();
+      throw o.signal.reason;
+    }
+    if (o.watchdog) lock._startWatchdog();
+    return lock;
+  }
+  if (waiterLeaseMs !== undefined) await leaveQueue(backend, key, token, ttlMs);
   if (o.throwOnFail === false) return null;
   throw new LockAcquireError(
     o.errorMessage ?? `Cannot acquire lock "${key}": it is held elsewhere`,
@@ -194,14 +204,20 @@ export async function acquireLock(
 }
 
 /**
- * Takes a waiter that gives up out of the queue, so that the next one is woken now
- * rather than when this one's place lapses. Bounded to 100 ms, and a failure is
+ * Takes a waiter that gives up out of the queue (giving back a lock handed to it
+ * meanwhile), so that the next waiter gets the lock now rather than when this one's
+ * place lapses. Bounded to 100 ms, and a failure is
  * ignored: the place lapses on its own.
  */
-async function leaveQueue(backend: _LockBackend, key: string, token: string): Promise<void> {
+async function leaveQueue(
+  backend: _LockBackend,
+  key: string,
+  token: string,
+  ttlMs: number,
+): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   await Promise.race([
-    backend.leave(key, token).catch(() => {}),
+    backend.leave(key, token, ttlMs).catch(() => {}),
     new Promise<void>((resolve) => timer = setTimeout(resolve, 100)),
   ]);
   clearTimeout(timer);

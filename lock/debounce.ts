@@ -1,5 +1,4 @@
-import { type _Reply, _sendOf } from "./_client.ts";
-import { _describe } from "./_client.ts";
+import { _describe, _isRedisClient, type _Reply, _sendOf } from "./_client.ts";
 import {
   _DEBOUNCE_CALL,
   _DEBOUNCE_CANCEL,
@@ -9,6 +8,7 @@ import {
   _DEBOUNCE_TAKEOVER,
 } from "./_debounce_scripts.ts";
 import { _evalScript } from "./_scripts.ts";
+import { _canSubscribe, _listen } from "./_subscriber.ts";
 import { _checkFunction, _checkKey, _checkOptions, _positiveMs } from "./_validate.ts";
 import { _unref } from "./_wait.ts";
 import type { RedisClient } from "./types.ts";
@@ -62,6 +62,19 @@ export interface DebounceOptions {
    * throw from a timer callback would be.
    */
   onError?: (error: unknown) => void;
+  /**
+   * Trailing edge only: how a waiting call learns that a later call of another instance
+   * superseded it. Every call announces itself on the channel `baton:debounce:<key>`; by
+   * default baton listens on one subscriber connection per client, opened with `duplicate()`,
+   * shared with the lock's waiters and closed when the last listener is done, so a
+   * superseded call resolves within a round trip. Pass a client connection to subscribe on
+   * instead (baton never closes it), or `false` to not subscribe: a call superseded by
+   * another instance then learns it when its own `wait` ends. A superseded call of the same
+   * instance always learns at once.
+   *
+   * @default {a duplicate of `redis`, where the client has duplicate()}
+   */
+  subscriber?: RedisClient | false;
 }
 
 /** The outcome of a call whose execution ran and returned (or resolved to) `value`. */
@@ -185,11 +198,12 @@ interface Call<A, T> {
  * (no gap of `wait` ms) lead to one execution of `fn`, on exactly one instance.
  *
  * On the trailing edge (the default), the burst's last call runs, `wait` ms after it, with
- * its arguments; every earlier call resolves as superseded: at once when a later call of the
- * same instance replaced it, otherwise when its own `wait` ends. If the instance holding the
- * last call dies before running it, another instance that called in the burst runs it
- * `takeoverAfter` ms later. On the leading edge, the burst's first call runs at once and the
- * rest of the burst is dropped.
+ * its arguments; every earlier call resolves as superseded as soon as its instance learns of
+ * a later call: at once for a later call of the same instance, within a round trip for one of
+ * another instance (announced on a channel; see `subscriber`), and at the latest when its own
+ * `wait` ends. If the instance holding the last call dies before running it, another
+ * instance that called in the burst runs it `takeoverAfter` ms later. On the leading edge,
+ * the burst's first call runs at once and the rest of the burst is dropped.
  *
  * Every call tells its caller whether it was the one that ran, with `fn`'s value or error.
  * Each call costs two Redis round trips on the trailing edge (one when superseded within the
@@ -204,23 +218,24 @@ interface Call<A, T> {
  * `"debounce:reindex:doc42"`. Use one key per edge.
  * @param fn The callback, run once per burst with the arguments of the call that runs.
  * @param options The quiet period (`wait`, ms, required), the edge, the takeover delay, an
- * abort signal and an error handler.
+ * abort signal, an error handler and the subscriber connection.
  * @returns The debounced function, with `clear()`, `flush()` and `pending`.
  * @throws {TypeError} When `redis` is not a supported client, `key` is empty or not a string,
  * `fn` is not a function, or an option has the wrong type; nothing is sent to Redis.
  * @throws {RangeError} When `wait` or `takeoverAfter` is not a positive finite number of
  * milliseconds up to 30 days.
  *
- * @example Re-index a document once per burst of edits, on one instance
+ * @example Rebuild a cache once per burst of updates, on one instance
  * ```ts ignore
  * import { Redis } from "ioredis";
  * import { debounce } from "@baton/lock";
  *
  * const redis = new Redis();
- * const reindex = debounce(redis, "debounce:reindex", (docId: string) => search.index(docId), {
+ * const rebuild = debounce(redis, "debounce:leaderboard", (season: number) => rebuildBoard(season), {
  *   wait: 500,
  * });
- * const outcome = await reindex("doc42");
+ * // In every instance, on every score update:
+ * const outcome = await rebuild(2026);
  * if (outcome.ran && !outcome.ok) console.error(outcome.error);
  * ```
  *
@@ -261,10 +276,21 @@ export function debounce<A extends unknown[], T>(
   }
   const onError = options.onError;
   if (onError !== undefined) _checkFunction(onError, "onError", ACTION);
+  const subscriber = options.subscriber;
+  if (subscriber !== undefined && subscriber !== false && !_isRedisClient(subscriber)) {
+    throw new TypeError(
+      `Cannot ${ACTION} as "subscriber" must be a Redis client or false: current value is ${
+        _describe(subscriber)
+      }`,
+    );
+  }
   const send = _sendOf(redis, ACTION);
 
   const leading = edge === "leading";
   const keys = [key];
+  const channel = `baton:debounce:${key}`;
+  const canSubscribe = !leading && subscriber !== false &&
+    (subscriber !== undefined || _canSubscribe(redis));
   const ttlMs = String(waitMs + 2 * takeoverMs);
   // Tokens are "<instance id>:<n>": the scripts tell this instance's calls by the prefix.
   const instance = `${crypto.randomUUID()}:`;
@@ -274,20 +300,54 @@ export function debounce<A extends unknown[], T>(
   let aborting: Promise<unknown> | undefined;
   let watchTimer: ReturnType<typeof setTimeout> | undefined;
   let watchAt = Infinity;
+  /** The subscription, while this instance has calls; resolves to undefined if none could be made. */
+  let listening: Promise<(() => void) | undefined> | undefined;
+  /** The latest call of another instance announced on the channel. */
+  let announced: { burst: string; seq: number } | undefined;
 
   const settle = (call: Call<A, T>, result: DebounceResult<T>) => {
     if (call.settled) return;
     call.settled = true;
-    calls.delete(call.token);
-    call.wake?.();
+    forget(call);
     call.resolve(result);
   };
   const fail = (call: Call<A, T>, error: unknown) => {
     if (call.settled) return;
     call.settled = true;
+    forget(call);
+    call.reject(error);
+  };
+  const forget = (call: Call<A, T>) => {
     calls.delete(call.token);
     call.wake?.();
-    call.reject(error);
+    if (calls.size === 0) unlisten();
+  };
+  const listen = () => {
+    if (!canSubscribe || listening) return;
+    listening = _listen(redis, subscriber || undefined, channel, onAnnounce).catch(() => undefined);
+  };
+  const unlisten = () => {
+    const stopping = listening;
+    listening = undefined;
+    announced = undefined;
+    stopping?.then((stop) => stop?.());
+  };
+  /** A call of another instance in a burst supersedes this instance's earlier calls in it. */
+  const onAnnounce = (message: string) => {
+    const [seqText, token, burst] = message.split(" ");
+    if (!token || !burst || token.startsWith(instance)) return;
+    const seq = Number(seqText);
+    if (!announced || announced.burst !== burst || announced.seq < seq) announced = { burst, seq };
+    let superseded = false;
+    for (const call of calls.values()) {
+      if (call.burst === burst && call.seq < seq && call.phase === "waiting" && !call.stop) {
+        if (call.flushing) continue;
+        superseded = true;
+        settle(call, { ran: false, reason: "superseded" });
+      }
+    }
+    // Stand by to run the burst if the instance of its last call dies.
+    if (superseded) watch(waitMs + takeoverMs);
   };
   const execute = async (args: A): Promise<DebounceRan<T>> => {
     try {
@@ -362,11 +422,16 @@ export function debounce<A extends unknown[], T>(
       json,
       String(waitMs),
       ttlMs,
+      channel,
     ]) as _Reply[];
     call.burst = String(reply[0]);
     call.seq = Number(reply[1]);
     if (call.settled || call.flushing) return;
     if (call.stop) return await stop(call, true);
+    if (announced && announced.burst === call.burst && announced.seq > call.seq) {
+      watch(waitMs + takeoverMs);
+      return settle(call, { ran: false, reason: "superseded" });
+    }
     // This call supersedes this instance's earlier calls in the burst at once, and is
     // superseded at once by a later one whose reply came first.
     for (const other of calls.values()) {
@@ -418,6 +483,7 @@ export function debounce<A extends unknown[], T>(
   signal?.addEventListener("abort", () => {
     clearTimeout(watchTimer);
     watchTimer = undefined;
+    unlisten();
     for (const call of calls.values()) {
       if (call.phase === "running" || call.flushing) continue;
       call.stop = "abort";
@@ -450,6 +516,7 @@ export function debounce<A extends unknown[], T>(
       reject,
     };
     calls.set(call.token, call);
+    listen();
     (leading ? lead(call) : trail(call, json)).catch((error) => fail(call, error));
     return promise;
   };

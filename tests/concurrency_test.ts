@@ -2,6 +2,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { LockAcquireError, type RedisClient, withLock } from "../mod.ts";
 import { CLIENTS } from "./_clients.ts";
+import { assertNoLeaks } from "./_leaks.ts";
 import { type RedisServer, startRedis } from "./_redis.ts";
 import { RespClient } from "./_resp.ts";
 
@@ -36,6 +37,7 @@ describe("real concurrency: 8 clients x 50 read-modify-write increments", () => 
     for (const { redis, kind } of clients) await kind.close(redis);
     await admin.close();
     await server.stop();
+    await assertNoLeaks();
   });
 
   // Each worker talks to Redis through its own client; this sends a raw command on it.

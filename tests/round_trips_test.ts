@@ -2,6 +2,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { acquireLock, withLock } from "../mod.ts";
 import { CLIENTS } from "./_clients.ts";
+import { assertNoLeaks } from "./_leaks.ts";
 import { type RedisServer, startRedis } from "./_redis.ts";
 import { RespClient } from "./_resp.ts";
 
@@ -66,6 +67,7 @@ describe("Redis round trips", () => {
     await log.stop();
     await admin.close();
     await server.stop();
+    await assertNoLeaks();
   });
 
   for (const kind of CLIENTS) {

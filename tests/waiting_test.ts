@@ -1,8 +1,10 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { acquireLock, type Lock, LockAcquireError, type RedisClient } from "../mod.ts";
+import { _SUBSCRIBER_IDLE_MS } from "../lock/_subscriber.ts";
 import { _backoffMs } from "../lock/_wait.ts";
 import { CLIENTS, IOREDIS } from "./_clients.ts";
+import { assertNoLeaks } from "./_leaks.ts";
 import { type RedisServer, startRedis } from "./_redis.ts";
 import { RespClient } from "./_resp.ts";
 
@@ -38,6 +40,7 @@ describe("waiting for a held lock", () => {
   after(async () => {
     await admin.close();
     await server.stop();
+    await assertNoLeaks();
   });
 
   for (const kind of CLIENTS) {
@@ -227,8 +230,8 @@ describe("waiting for a held lock", () => {
       // A waiter that joined and then died: first in the queue, its place lapsing in 1.3 s.
       const [time] = await admin.sendCommand(["TIME"]) as [string];
       const nowMs = Number(time) * 1000;
-      await admin.sendCommand(["ZADD", `${key}:baton:queue`, "1", "ghost"]);
-      await admin.sendCommand(["ZADD", `${key}:baton:alive`, String(nowMs + 1300), "ghost"]);
+      await admin.sendCommand(["ZADD", `${key}:baton:queue`, "1", "ghost|10000"]);
+      await admin.sendCommand(["ZADD", `${key}:baton:alive`, String(nowMs + 1300), "ghost|10000"]);
       await admin.sendCommand(["PEXPIRE", `${key}:baton:queue`, "5000"]);
       await admin.sendCommand(["PEXPIRE", `${key}:baton:alive`, "5000"]);
       // The lock is free, but reserved for the first waiter: a newcomer waits its turn.
@@ -238,19 +241,20 @@ describe("waiting for a held lock", () => {
         retryDelay: 20,
         maxRetryDelay: 100,
       });
-      assert.equal(await admin.sendCommand(["ZSCORE", `${key}:baton:queue`, "ghost"]), null);
+      assert.equal(await admin.sendCommand(["ZSCORE", `${key}:baton:queue`, "ghost|10000"]), null);
       await lock.release();
     } finally {
       await IOREDIS.close(redis);
     }
   });
 
-  it("one subscriber connection per client, shared by its waiters, closed after the last", async () => {
+  it("one subscriber connection per client, shared by its waiters, closed after the last leaves", async () => {
     const redis = await IOREDIS.connect(server.url);
     const holder = await IOREDIS.connect(server.url);
     const connections = async () =>
       String(await admin.sendCommand(["CLIENT", "LIST"])).trim().split("\n").length;
     try {
+      await sleep(_SUBSCRIBER_IDLE_MS + 50); // earlier tests' subscribers have closed
       const base = await connections();
       const keys = [uniqueKey("shared"), uniqueKey("shared")];
       const held: Lock[] = [];
@@ -264,7 +268,9 @@ describe("waiting for a held lock", () => {
       for (const lock of held) await lock.release();
       await Promise.all(waiters);
       await sleep(50);
-      assert.equal(await connections(), base, "the subscriber closes when the last waiter leaves");
+      assert.equal(await connections(), base + 1, "it stays open for a short idle period");
+      await sleep(_SUBSCRIBER_IDLE_MS);
+      assert.equal(await connections(), base, "then it closes");
     } finally {
       await IOREDIS.close(redis);
       await IOREDIS.close(holder);
@@ -278,6 +284,7 @@ describe("waiting for a held lock", () => {
       String(await admin.sendCommand(["CLIENT", "LIST"])).trim().split("\n").length;
     try {
       const key = uniqueKey("given");
+      await sleep(_SUBSCRIBER_IDLE_MS + 50); // earlier tests' subscribers have closed
       const base = await connections();
       let lock = await acquireLock(redis, key, { ttl: 10 });
       const waiter = acquireLock(redis, key, {
