@@ -39,7 +39,7 @@ local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
 
 // Drops the waiters whose deadline has passed, then hands the free lock to the first
 // live waiter: sets it to that waiter's token with that waiter's lease, takes the
-// waiter out of the queue and publishes its token on `channel`. Queue members
+// waiter out of the queue, publishes its token on `channel` and sets `handed`. Queue members
 // are "token|leaseMs".
 const HAND_OFF = `
 ${NOW}
@@ -54,6 +54,7 @@ if head then
   redis.call('ZREM', KEYS[2], head)
   redis.call('ZREM', KEYS[3], head)
   redis.call('PUBLISH', channel, next)
+  handed = true
 end
 `;
 
@@ -71,19 +72,24 @@ export const _ACQUIRE: _Script = _script(
   if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1, tonumber(ARGV[2])} end
   if ARGV[3] ~= '1' then return {0, redis.call('PTTL', KEYS[1])} end
 end
-if redis.call('GET', KEYS[1]) == ARGV[1] then return {1, redis.call('PTTL', KEYS[1])} end
+local owner = redis.call('GET', KEYS[1])
+if owner == ARGV[1] then return {1, redis.call('PTTL', KEYS[1])} end
 ${NOW}
-local dead = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
-for i = 1, #dead do redis.call('ZREM', KEYS[2], dead[i]) end
-if #dead > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now) end
 local member = ARGV[1] .. '|' .. ARGV[2]
-local head = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
-if (head == nil or head == member) and redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  if head then
-    redis.call('ZREM', KEYS[2], member)
-    redis.call('ZREM', KEYS[3], member)
+if not owner then
+  -- Free, with waiters queued: only the first live one may take it.
+  local dead = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
+  for i = 1, #dead do redis.call('ZREM', KEYS[2], dead[i]) end
+  if #dead > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now) end
+  local head = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
+  if head == nil or head == member then
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+    if head then
+      redis.call('ZREM', KEYS[2], member)
+      redis.call('ZREM', KEYS[3], member)
+    end
+    return {1, tonumber(ARGV[2])}
   end
-  return {1, tonumber(ARGV[2])}
 end
 if ARGV[3] == '1' then
   local lease = tonumber(ARGV[4])
@@ -104,11 +110,12 @@ return {0, redis.call('PTTL', KEYS[1])}`,
 export const _RELEASE: _Script = _script(
   "release",
   `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[1])
+local handed = false
 if redis.call('EXISTS', KEYS[2]) == 1 then
   local channel = ARGV[2]
 ${HAND_OFF}
 end
+if not handed then redis.call('DEL', KEYS[1]) end
 return 1`,
 );
 
@@ -120,6 +127,7 @@ return 1`,
 export const _LEAVE: _Script = _script(
   "leave",
   `local member = ARGV[1] .. '|' .. ARGV[2]
+local handed = false
 redis.call('ZREM', KEYS[2], member)
 redis.call('ZREM', KEYS[3], member)
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end

@@ -77,11 +77,28 @@ async function open(client: Client, onMessage: OnMessage): Promise<_PubSub> {
   return pubSubOf(dup, onMessage, true);
 }
 
+/** How many subscribed channels without a listener a connection keeps before dropping them. */
+const MAX_IDLE_CHANNELS = 64;
+
+/** A waiter's registration on a channel. */
+export interface _Listening {
+  /**
+   * Settles once the channel is subscribed: `true` when this call had to subscribe it
+   * (messages sent before then were missed), `false` when it already was. Rejects when
+   * no subscription could be made (the waiter then polls).
+   */
+  ready: Promise<boolean>;
+  /** Stops listening. */
+  stop(): void;
+}
+
 /** The shared subscriber of one client. */
 class Hub {
   #source: Client;
   #given: boolean;
   #conn: Promise<_PubSub> | undefined;
+  /** Channels subscribed on the current connection (or being subscribed). */
+  #subscribed = new Map<string, Promise<unknown>>();
   #listeners = new Map<string, Set<(message: string) => void>>();
   #refs = 0;
   #idle: ReturnType<typeof setTimeout> | undefined;
@@ -91,6 +108,11 @@ class Hub {
     this.#given = given;
   }
 
+  /** Whether a subscriber connection is open (or opening). */
+  get open(): boolean {
+    return this.#conn !== undefined;
+  }
+
   #dispatch = (channel: string, message: string) => {
     for (const listener of this.#listeners.get(channel) ?? []) listener(message);
   };
@@ -98,73 +120,90 @@ class Hub {
   /** Closes an owned connection; hands a given one back unsubscribed. */
   #close(): void {
     const conn = this.#conn;
+    const channels = [...this.#subscribed.keys()];
     this.#conn = undefined;
-    const channels = [...this.#listeners.keys()];
-    this.#listeners.clear();
+    this.#subscribed.clear();
     conn?.then(async (c) => {
       if (this.#given) await Promise.allSettled(channels.map((ch) => c.unsubscribe(ch)));
       c.close();
     }, () => {});
   }
 
-  /**
-   * Calls `listener` with each message on `channel` until the returned function is
-   * called. Resolves once the subscription is active.
-   */
-  async listen(channel: string, listener: (message: string) => void): Promise<() => void> {
-    this.#refs++;
-    let left = false;
-    const leave = () => {
-      if (left) return;
-      left = true;
-      const set = this.#listeners.get(channel);
-      set?.delete(listener);
-      const conn = this.#conn!;
-      if (set?.size === 0) {
-        this.#listeners.delete(channel);
-        conn.then((c) => c.unsubscribe(channel)).catch(() => {});
-      }
-      if (--this.#refs === 0) {
-        // Under steady contention waiters come and go all the time: keep the connection
-        // for a short idle period rather than reconnecting for every wait.
-        this.#idle = setTimeout(() => this.#close(), _SUBSCRIBER_IDLE_MS);
-        _unref(this.#idle);
-      }
-    };
+  /** Calls `listener` with each message on `channel` until `stop()`. */
+  listen(channel: string, listener: (message: string) => void): _Listening {
     clearTimeout(this.#idle);
-    try {
-      this.#conn ??= this.#given
-        ? Promise.resolve(pubSubOf(this.#source, this.#dispatch, false))
-        : open(this.#source, this.#dispatch);
-      const conn = await this.#conn;
-      let set = this.#listeners.get(channel);
-      const first = !set;
-      if (!set) this.#listeners.set(channel, set = new Set());
-      set.add(listener);
-      if (first) await conn.subscribe(channel);
-      return leave;
-    } catch (error) {
-      leave();
-      throw error;
+    this.#refs++;
+    let set = this.#listeners.get(channel);
+    if (!set) this.#listeners.set(channel, set = new Set());
+    set.add(listener);
+    this.#conn ??= this.#given
+      ? Promise.resolve(pubSubOf(this.#source, this.#dispatch, false))
+      : open(this.#source, this.#dispatch);
+    const conn = this.#conn;
+    let subscribing = this.#subscribed.get(channel);
+    const first = !subscribing;
+    if (!subscribing) {
+      subscribing = conn.then((c) => c.subscribe(channel));
+      this.#subscribed.set(channel, subscribing);
+      // A failed subscription is forgotten, so that the next waiter tries again.
+      subscribing.catch(() => {
+        if (this.#subscribed.get(channel) === subscribing) this.#subscribed.delete(channel);
+      });
+    }
+    let stopped = false;
+    return {
+      ready: subscribing.then(() => first),
+      stop: () => {
+        if (stopped) return;
+        stopped = true;
+        set.delete(listener);
+        if (set.size === 0) this.#listeners.delete(channel);
+        this.#dropIdleChannels();
+        if (--this.#refs === 0) {
+          // Under steady contention waiters come and go all the time: keep the
+          // connection and its channels for a short idle period rather than
+          // resubscribing, or reconnecting, for every wait.
+          this.#idle = setTimeout(() => this.#close(), _SUBSCRIBER_IDLE_MS);
+          _unref(this.#idle);
+        }
+      },
+    };
+  }
+
+  /** Unsubscribes channels nobody listens on, once there are many of them. */
+  #dropIdleChannels(): void {
+    const idle = [...this.#subscribed.keys()].filter((ch) => !this.#listeners.has(ch));
+    if (idle.length <= MAX_IDLE_CHANNELS || !this.#conn) return;
+    for (const channel of idle) {
+      this.#subscribed.delete(channel);
+      this.#conn.then((c) => c.unsubscribe(channel)).catch(() => {});
     }
   }
 }
 
 const hubs = new WeakMap<object, Hub>();
 
+function hubOf(client: RedisClient, given: RedisClient | undefined): Hub {
+  const source = (given ?? client) as unknown as Client;
+  let hub = hubs.get(source);
+  if (!hub) hubs.set(source, hub = new Hub(source, given !== undefined));
+  return hub;
+}
+
 /**
  * Listens on `channel` through the shared subscriber of `client` (or through `given`,
- * a subscriber connection the user passed). Resolves to the function that stops
- * listening; rejects when no subscription could be made (the caller then polls).
+ * a subscriber connection the user passed), opening it if need be.
  */
 export function _listen(
   client: RedisClient,
   given: RedisClient | undefined,
   channel: string,
   listener: (message: string) => void,
-): Promise<() => void> {
-  const source = (given ?? client) as unknown as Client;
-  let hub = hubs.get(source);
-  if (!hub) hubs.set(source, hub = new Hub(source, given !== undefined));
-  return hub.listen(channel, listener);
+): _Listening {
+  return hubOf(client, given).listen(channel, listener);
+}
+
+/** Whether the shared subscriber of `client` (or `given`) is open, so listening is cheap. */
+export function _subscriberOpen(client: RedisClient, given: RedisClient | undefined): boolean {
+  return hubs.get((given ?? client) as unknown as object)?.open ?? false;
 }

@@ -1,7 +1,7 @@
 import { _backendOf, _channelOf, type _LockBackend } from "./_backend.ts";
 import { _describe, _isRedisClient } from "./_client.ts";
 import { _Lock } from "./_lock.ts";
-import { _canSubscribe, _listen } from "./_subscriber.ts";
+import { _canSubscribe, _listen, type _Listening, _subscriberOpen } from "./_subscriber.ts";
 import {
   _checkBoolean,
   _checkFunction,
@@ -148,10 +148,24 @@ export async function acquireLock(
   const deadline = startedAt + timeoutMs;
   const lockOf = (expiresAt: number) => new _Lock(backend, key, token, ttlMs, expiresAt, o.onLost);
   let attempts = 0;
-  let stopListening: Promise<(() => void) | undefined> | undefined;
   // Set when a release hands this waiter the lock: performance.now() at the news.
   let handedAt: number | undefined;
   let wake: () => void = () => {};
+  let listening: _Listening | undefined;
+  const listen = () => {
+    // A release that hands this waiter the lock publishes its token.
+    listening = _listen(redis, o.subscriber || undefined, _channelOf(key), (message) => {
+      if (message !== token || handedAt !== undefined) return;
+      handedAt = performance.now();
+      wake();
+    });
+    // If the channel was not subscribed yet, a release may have come before it was:
+    // try again at once when it is.
+    listening.ready.then((missed) => missed && wake(), () => {});
+  };
+  // With the subscriber already open, listening costs nothing: start before the first
+  // attempt, so that no release can come between the attempt and the listening.
+  if (waiting && canSubscribe && _subscriberOpen(redis, o.subscriber || undefined)) listen();
   let lock: _Lock | undefined;
   try {
     while (!lock) {
@@ -162,18 +176,7 @@ export async function acquireLock(
       else if (handedAt !== undefined) lock = lockOf(handedAt + ttlMs);
       else if (attempts > retries || performance.now() >= deadline) break;
       else {
-        if (canSubscribe && !stopListening) {
-          // A release that hands this waiter the lock publishes its token. Once the
-          // subscription is up, try again at once, in case the release came before it.
-          stopListening = _listen(redis, o.subscriber || undefined, _channelOf(key), (m) => {
-            if (m !== token || handedAt !== undefined) return;
-            handedAt = performance.now();
-            wake();
-          }).then((stop) => {
-            wake();
-            return stop;
-          }, () => undefined);
-        }
+        if (canSubscribe && !listening) listen();
         let delayMs = _backoffMs(attempts, backoff);
         if (attempt.remainingMs >= 0) delayMs = Math.min(delayMs, attempt.remainingMs + 1);
         await _sleep(Math.min(delayMs, deadline - performance.now()), o.signal, (w) => wake = w);
@@ -185,7 +188,7 @@ export async function acquireLock(
     if (waiterLeaseMs !== undefined) await leaveQueue(backend, key, token, ttlMs);
     throw error;
   } finally {
-    stopListening?.then((stop) => stop?.());
+    listening?.stop();
   }
   if (lock) {
     if (o.signal?.aborted) {

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { acquireLock, type Lock, LockAcquireError, type RedisClient } from "../mod.ts";
 import { _SUBSCRIBER_IDLE_MS } from "../lock/_subscriber.ts";
 import { _backoffMs } from "../lock/_wait.ts";
+import { Redis } from "ioredis";
 import { CLIENTS, IOREDIS } from "./_clients.ts";
 import { assertNoLeaks } from "./_leaks.ts";
 import { type RedisServer, startRedis } from "./_redis.ts";
@@ -33,6 +34,21 @@ describe("backoff", () => {
 describe("waiting for a held lock", () => {
   let server: RedisServer;
   let admin: RespClient;
+
+  /** How many connections named `name` the server has, once the count has settled. */
+  async function namedConnections(name: string): Promise<number> {
+    const count = async () =>
+      String(await admin.sendCommand(["CLIENT", "LIST"])).split("\n")
+        .filter((line) => line.includes(` name=${name} `)).length;
+    let last = await count();
+    for (let i = 0; i < 40; i++) {
+      await sleep(25);
+      const now = await count();
+      if (now === last) return now;
+      last = now;
+    }
+    return last;
+  }
   before(async () => {
     server = await startRedis();
     admin = await RespClient.connect(server.url);
@@ -249,13 +265,13 @@ describe("waiting for a held lock", () => {
   });
 
   it("one subscriber connection per client, shared by its waiters, closed after the last leaves", async () => {
-    const redis = await IOREDIS.connect(server.url);
+    // The waiters' client is named; its duplicates (the subscriber) carry the name too.
+    const redis = new Redis(server.url, { connectionName: "waiters", retryStrategy: () => null });
     const holder = await IOREDIS.connect(server.url);
-    const connections = async () =>
-      String(await admin.sendCommand(["CLIENT", "LIST"])).trim().split("\n").length;
+    const connections = () => namedConnections("waiters");
     try {
-      await sleep(_SUBSCRIBER_IDLE_MS + 50); // earlier tests' subscribers have closed
       const base = await connections();
+      assert.equal(base, 1);
       const keys = [uniqueKey("shared"), uniqueKey("shared")];
       const held: Lock[] = [];
       for (const key of keys) held.push(await acquireLock(holder, key, { ttl: 10 }));
@@ -272,20 +288,19 @@ describe("waiting for a held lock", () => {
       await sleep(_SUBSCRIBER_IDLE_MS);
       assert.equal(await connections(), base, "then it closes");
     } finally {
-      await IOREDIS.close(redis);
+      await IOREDIS.close(redis as unknown as RedisClient);
       await IOREDIS.close(holder);
     }
   });
 
   it("a subscriber passed in is used and left open; subscriber: false opens none", async () => {
-    const redis = await IOREDIS.connect(server.url);
+    const redis = new Redis(server.url, { connectionName: "given", retryStrategy: () => null });
     const sub = await IOREDIS.connect(server.url);
-    const connections = async () =>
-      String(await admin.sendCommand(["CLIENT", "LIST"])).trim().split("\n").length;
+    const connections = () => namedConnections("given");
     try {
       const key = uniqueKey("given");
-      await sleep(_SUBSCRIBER_IDLE_MS + 50); // earlier tests' subscribers have closed
       const base = await connections();
+      assert.equal(base, 1);
       let lock = await acquireLock(redis, key, { ttl: 10 });
       const waiter = acquireLock(redis, key, {
         timeout: 10_000,
@@ -310,14 +325,14 @@ describe("waiting for a held lock", () => {
       assert.equal(await connections(), base);
       await lock.release();
       await (await poller).release();
-      // The given connection is still usable for commands after unsubscribing.
-      await sleep(20);
+      // Once the idle period is over, the given connection is unsubscribed and usable.
+      await sleep(_SUBSCRIBER_IDLE_MS + 50);
       assert.equal(
         await (sub as unknown as { call(c: string): Promise<unknown> }).call("PING"),
         "PONG",
       );
     } finally {
-      await IOREDIS.close(redis);
+      await IOREDIS.close(redis as unknown as RedisClient);
       await IOREDIS.close(sub);
     }
   });
