@@ -9,17 +9,26 @@ import type { LockStatus, RedisClient } from "./types.ts";
 export type _Attempt =
   /** `remainingMs`: the lease left, which is less than the ttl when the lock was handed over. */
   | { acquired: true; remainingMs: number }
-  /** `remainingMs`: the holder's lease left, or -1 when unknown (free but reserved for a waiter). */
-  | { acquired: false; remainingMs: number };
+  /**
+   * `remainingMs`: the holder's lease left, or -1 when unknown (free, but the first
+   * waiter's turn); `dueInMs`: when the caller is the first waiter, the ms until its
+   * fairness window ends and the lock is handed to it, otherwise -1.
+   */
+  | { acquired: false; remainingMs: number; dueInMs: number };
 
 /** What a lock needs from its store. Every method is one round trip on Redis. */
 export interface _LockBackend {
   /**
-   * Takes `key` for `token` for `ttlMs`. With `waiterLeaseMs`, the caller is a waiter:
-   * it joins (or keeps its place in) the queue, and its place lapses after that many ms
-   * unless it attempts again.
+   * Takes `key` for `token` for `ttlMs`. With `wait`, the caller is a waiter: it joins
+   * (or keeps its place in) the queue, its place lapses after `leaseMs` unless it
+   * attempts again, and once it is first, others may take a free lock for `windowMs`.
    */
-  acquire(key: string, token: string, ttlMs: number, waiterLeaseMs?: number): Promise<_Attempt>;
+  acquire(
+    key: string,
+    token: string,
+    ttlMs: number,
+    wait?: { leaseMs: number; windowMs: number },
+  ): Promise<_Attempt>;
   /** Deletes `key` if `token` owns it, and hands it to the next waiter. */
   release(key: string, token: string): Promise<boolean>;
   /** Resets the lease of `key` to `ttlMs` if `token` owns it. */
@@ -27,18 +36,23 @@ export interface _LockBackend {
   /** Whether `token` owns `key`, and the lease's remaining ms. */
   status(key: string, token: string): Promise<LockStatus>;
   /**
-   * Takes waiter `token` (that waited with `ttlMs`) out of the queue of `key`, giving
+   * Takes waiter `token` (that waited with `ttlMs` and `windowMs`) out of the queue of `key`, giving
    * back the lock if it was handed to it meanwhile.
    */
-  leave(key: string, token: string, ttlMs: number): Promise<void>;
+  leave(key: string, token: string, ttlMs: number, windowMs: number): Promise<void>;
 }
 
-/** The names Redis keeps for one lock: the lock key, the waiters' queue and liveness, the channel. */
-export function _keysOf(key: string): [lock: string, queue: string, alive: string] {
-  return [key, `${key}:baton:queue`, `${key}:baton:alive`];
+/** The keys of one lock: the lock, the waiters' queue and liveness, the head marker. */
+export function _keysOf(
+  key: string,
+): [lock: string, queue: string, alive: string, head: string] {
+  return [key, `${key}:baton:queue`, `${key}:baton:alive`, `${key}:baton:head`];
 }
 
-/** The channel on which a release of `key` tells its first waiter (by token) it has the lock. */
+/**
+ * The channel on which a release of `key` tells its first waiter that it has the lock
+ * ("+token") or that the lock is free ("?token").
+ */
 export function _channelOf(key: string): string {
   return `baton:released:${key}`;
 }
@@ -50,16 +64,26 @@ function int(reply: _Reply | undefined): number {
 /** A backend that runs baton's scripts through `send`. */
 export function _redisBackendOf(send: _Send): _LockBackend {
   return {
-    async acquire(key, token, ttlMs, waiterLeaseMs) {
+    async acquire(key, token, ttlMs, wait) {
+      if (!wait) {
+        // One attempt: a plain SET NX PX, the cheapest command there is. It may take a free
+        // lock while waiters are queued; a free lock with waiters is only ever seen during
+        // the first waiter's fairness window (when anyone may take it) or after a holder's
+        // lease ran out.
+        const set = await send(["SET", key, token, "NX", "PX", String(ttlMs)]);
+        return set === null
+          ? { acquired: false, remainingMs: -1, dueInMs: -1 }
+          : { acquired: true, remainingMs: ttlMs };
+      }
       const reply = await _evalScript(send, _ACQUIRE, _keysOf(key), [
         token,
         String(ttlMs),
-        waiterLeaseMs === undefined ? "0" : "1",
-        String(waiterLeaseMs ?? 0),
+        String(wait.leaseMs),
+        String(wait.windowMs),
       ]) as _Reply[];
       const pttl = int(reply[1]);
       if (int(reply[0]) === 1) return { acquired: true, remainingMs: pttl >= 0 ? pttl : ttlMs };
-      return { acquired: false, remainingMs: pttl >= 0 ? pttl : -1 };
+      return { acquired: false, remainingMs: pttl >= 0 ? pttl : -1, dueInMs: int(reply[2]) };
     },
     async release(key, token) {
       return int(await _evalScript(send, _RELEASE, _keysOf(key), [token, _channelOf(key)])) === 1;
@@ -72,8 +96,13 @@ export function _redisBackendOf(send: _Send): _LockBackend {
       const owned = int(reply[0]) === 1;
       return { owned, remainingMs: owned ? Math.max(0, int(reply[1])) : 0 };
     },
-    async leave(key, token, ttlMs) {
-      await _evalScript(send, _LEAVE, _keysOf(key), [token, String(ttlMs), _channelOf(key)]);
+    async leave(key, token, ttlMs, windowMs) {
+      await _evalScript(send, _LEAVE, _keysOf(key), [
+        token,
+        String(ttlMs),
+        String(windowMs),
+        _channelOf(key),
+      ]);
     },
   };
 }

@@ -2,10 +2,12 @@
 // the source when the server does not have them yet (a new server, or SCRIPT FLUSH).
 //
 // Keys of one lock: KEYS[1] the lock (value: owner token, with a PX lease),
-// KEYS[2] the waiters' queue (zset "token|leaseMs" -> arrival time in µs), KEYS[3] the
-// waiters' liveness (zset "token|leaseMs" -> deadline in ms). Waiters refresh their
-// deadline on every attempt; a waiter that stops (a crashed process) is dropped once its
-// deadline passes. A release hands the lock straight to the first live waiter.
+// KEYS[2] the waiters' queue (zset "token|leaseMs|windowMs" -> arrival time in µs),
+// KEYS[3] the waiters' liveness (zset of the same members -> deadline in ms), KEYS[4]
+// the head marker ("member|sinceMs|notified": since when the first waiter is first).
+// Waiters refresh their deadline on every attempt; a waiter that stops (a crashed
+// process) is dropped once its deadline passes. Unfairness is bounded: once the first
+// waiter has been first for its fairness window, a release hands the lock to it.
 import { _isNoScript, type _Reply, type _Send } from "./_client.ts";
 
 /** A script with its source and, once computed, its SHA-1 digest in hex. */
@@ -30,59 +32,61 @@ export function _script(name: string, source: string): _Script {
   return s;
 }
 
-// Sets `now` (ms) and `nowUs` (µs) from the server's clock.
+// Sets `now` (ms) from the server's clock, and `fmt` to write whole numbers in full
+// (Lua's own formatting turns large ones into exponents).
 const NOW = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local nowUs = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local function fmt(n) return string.format('%.0f', n) end
 `;
 
-// Drops the waiters whose deadline has passed, then hands the free lock to the first
-// live waiter: sets it to that waiter's token with that waiter's lease, takes the
-// waiter out of the queue, publishes its token on `channel` and sets `handed`. Queue members
-// are "token|leaseMs".
-const HAND_OFF = `
-${NOW}
+// Drops the waiters whose deadline has passed and reads the first live one: `head`
+// (its queue member), `headToken`, `headTtl`, `headWindow`, and from the head marker
+// since when it has been first (`since`, ms) and whether a release told it the lock
+// was free (`notified`, '0' or '1').
+const HEAD = `
 local dead = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
 for i = 1, #dead do redis.call('ZREM', KEYS[2], dead[i]) end
 if #dead > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now) end
 local head = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
+local headToken, headTtl, headWindow, since, notified
 if head then
-  local sep = string.find(head, '|', 1, true)
-  local next = string.sub(head, 1, sep - 1)
-  redis.call('SET', KEYS[1], next, 'PX', string.sub(head, sep + 1))
-  redis.call('ZREM', KEYS[2], head)
-  redis.call('ZREM', KEYS[3], head)
-  redis.call('PUBLISH', channel, next)
-  handed = true
+  headToken, headTtl, headWindow = string.match(head, '^(.-)|(%d+)|(%d+)$')
+  headWindow = tonumber(headWindow)
+  local mark = redis.call('GET', KEYS[4])
+  local markHead, markSince, markNotified
+  if mark then markHead, markSince, markNotified = string.match(mark, '^(.*)|(%d+)|(%d)$') end
+  if markHead == head then
+    since, notified = tonumber(markSince), markNotified
+  else
+    since, notified = now, '0'
+    redis.call('SET', KEYS[4], head .. '|' .. fmt(now) .. '|0', 'PX', 60000)
+  end
 end
 `;
 
 /**
- * Takes the lock for token ARGV[1] with a lease of ARGV[2] ms, unless it is held or
- * waiters are queued. With ARGV[3] == '1' the caller waits: it joins the queue in
- * arrival order (or keeps its place) with a deadline ARGV[4] ms from now, and a release
- * hands it the lock. Returns {1, pttl} when the caller holds the lock (also when it was
- * handed the lock while it slept), otherwise {0, pttl of the lock} (-2: free, but the
- * first waiter's turn). An uncontended acquire is one SET NX PX.
+ * A waiter's attempt: takes the lock for token ARGV[1] with a lease of ARGV[2] ms. When
+ * waiters are queued and the lock is free, it goes to the first of them, or to anyone
+ * while that first waiter's fairness window (its ARGV[4] ms from when it became first)
+ * runs. Otherwise the caller joins the queue in arrival order (or keeps its place) with
+ * a deadline ARGV[3] ms from now. Returns {1, pttl} when the caller holds the lock (also
+ * when a release handed it over), otherwise {0, pttl of the lock, ms until the caller's
+ * window ends if it is first, else -1}. (A single attempt is a plain SET NX PX.)
  */
 export const _ACQUIRE: _Script = _script(
   "acquire",
-  `if redis.call('EXISTS', KEYS[2]) == 0 then
-  if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {1, tonumber(ARGV[2])} end
-  if ARGV[3] ~= '1' then return {0, redis.call('PTTL', KEYS[1])} end
+  `if redis.call('EXISTS', KEYS[2]) == 0 and
+  redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {1, tonumber(ARGV[2])}
 end
 local owner = redis.call('GET', KEYS[1])
 if owner == ARGV[1] then return {1, redis.call('PTTL', KEYS[1])} end
 ${NOW}
-local member = ARGV[1] .. '|' .. ARGV[2]
+local member = ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[4]
 if not owner then
-  -- Free, with waiters queued: only the first live one may take it.
-  local dead = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
-  for i = 1, #dead do redis.call('ZREM', KEYS[2], dead[i]) end
-  if #dead > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now) end
-  local head = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
-  if head == nil or head == member then
+${HEAD}
+  if head == nil or head == member or now - since < headWindow then
     redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
     if head then
       redis.call('ZREM', KEYS[2], member)
@@ -91,49 +95,65 @@ if not owner then
     return {1, tonumber(ARGV[2])}
   end
 end
-if ARGV[3] == '1' then
-  local lease = tonumber(ARGV[4])
-  redis.call('ZADD', KEYS[2], 'NX', nowUs, member)
-  redis.call('ZADD', KEYS[3], now + lease, member)
-  for i = 2, 3 do
-    if redis.call('PTTL', KEYS[i]) < lease then redis.call('PEXPIRE', KEYS[i], lease) end
-  end
+local lease = tonumber(ARGV[3])
+redis.call('ZADD', KEYS[2], 'NX', fmt(t[1] * 1000000 + t[2]), member)
+redis.call('ZADD', KEYS[3], fmt(now + lease), member)
+for i = 2, 4 do
+  if redis.call('PTTL', KEYS[i]) < lease then redis.call('PEXPIRE', KEYS[i], lease) end
 end
-return {0, redis.call('PTTL', KEYS[1])}`,
+local dueIn = -1
+if redis.call('ZRANK', KEYS[2], member) == 0 then
+  local mark = redis.call('GET', KEYS[4])
+  local markHead, markSince
+  if mark then markHead, markSince = string.match(mark, '^(.*)|(%d+)|%d$') end
+  dueIn = tonumber(ARGV[4])
+  if markHead == member then dueIn = math.max(0, tonumber(markSince) + dueIn - now) end
+end
+return {0, redis.call('PTTL', KEYS[1]), dueIn}`,
 );
 
 /**
- * Deletes the lock only while token ARGV[1] owns it (compare-and-delete), then hands it
- * to the first live waiter, if any, announcing it on channel ARGV[2]. Returns 1 when this owner released
- * it, 0 when the key held another token or none.
+ * Deletes the lock only while token ARGV[1] owns it (compare-and-delete). With waiters
+ * queued: once the first one's fairness window has run, hands the lock straight to it
+ * (its token and lease) and publishes "+token" on channel ARGV[2]; before that, frees
+ * the lock and publishes "?token" once per turn, so that it tries at once. Returns 1
+ * when this owner released it, 0 when the key held another token or none.
  */
 export const _RELEASE: _Script = _script(
   "release",
   `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-local handed = false
 if redis.call('EXISTS', KEYS[2]) == 1 then
-  local channel = ARGV[2]
-${HAND_OFF}
+${NOW}${HEAD}
+  if head and now - since >= headWindow then
+    redis.call('SET', KEYS[1], headToken, 'PX', headTtl)
+    redis.call('ZREM', KEYS[2], head)
+    redis.call('ZREM', KEYS[3], head)
+    redis.call('PUBLISH', ARGV[2], '+' .. headToken)
+    return 1
+  end
+  if head and notified == '0' then
+    redis.call('PUBLISH', ARGV[2], '?' .. headToken)
+    redis.call('SET', KEYS[4], head .. '|' .. fmt(since) .. '|1', 'PX', 60000)
+  end
 end
-if not handed then redis.call('DEL', KEYS[1]) end
+redis.call('DEL', KEYS[1])
 return 1`,
 );
 
 /**
- * Takes waiter "ARGV[1]|ARGV[2]" out of the queue (it gave up). A lock handed to it
- * meanwhile is given back, and a free lock goes to the next waiter (announced on
- * channel ARGV[3]). Returns 1.
+ * Takes waiter ARGV[1] (lease ARGV[2], window ARGV[3]) out of the queue: it gave up.
+ * A lock handed to it meanwhile is given back, and when the lock is free the first
+ * waiter is told so ("?token" on channel ARGV[4]). Returns 1.
  */
 export const _LEAVE: _Script = _script(
   "leave",
-  `local member = ARGV[1] .. '|' .. ARGV[2]
-local handed = false
+  `local member = ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[3]
 redis.call('ZREM', KEYS[2], member)
 redis.call('ZREM', KEYS[3], member)
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 if redis.call('EXISTS', KEYS[1]) == 0 and redis.call('EXISTS', KEYS[2]) == 1 then
-  local channel = ARGV[3]
-${HAND_OFF}
+${NOW}${HEAD}
+  if head then redis.call('PUBLISH', ARGV[4], '?' .. headToken) end
 end
 return 1`,
 );

@@ -110,6 +110,7 @@ export async function acquireLock(
   _checkNonNegative(o.retryDelay, "retryDelay", ACTION, ms);
   _checkNonNegative(o.maxRetryDelay, "maxRetryDelay", ACTION, ms);
   _checkNonNegative(o.jitter, "jitter", ACTION, "a number from 0 to 1", { max: 1 });
+  _checkNonNegative(o.fairnessWindow, "fairnessWindow", ACTION, ms);
   if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
     throw new TypeError(
       `Cannot ${ACTION} as "signal" must be an AbortSignal: current value is ${
@@ -139,7 +140,9 @@ export async function acquireLock(
   };
   // A waiter keeps its place in the queue by attempting at least this often.
   const waiting = timeoutMs > 0 || retries > 0;
-  const waiterLeaseMs = waiting ? 2 * backoff.maxRetryDelayMs + 2000 : undefined;
+  const wait = waiting
+    ? { leaseMs: 2 * backoff.maxRetryDelayMs + 2000, windowMs: Math.round(o.fairnessWindow ?? 10) }
+    : undefined;
   const canSubscribe = o.subscriber !== false &&
     (o.subscriber !== undefined || _canSubscribe(redis));
 
@@ -155,8 +158,9 @@ export async function acquireLock(
   const listen = () => {
     // A release that hands this waiter the lock publishes its token.
     listening = _listen(redis, o.subscriber || undefined, _channelOf(key), (message) => {
-      if (message !== token || handedAt !== undefined) return;
-      handedAt = performance.now();
+      if (message.slice(1) !== token || handedAt !== undefined) return;
+      // "+token": the release handed this waiter the lock. "?token": it is free, try now.
+      if (message[0] === "+") handedAt = performance.now();
       wake();
     });
     // If the channel was not subscribed yet, a release may have come before it was:
@@ -171,21 +175,23 @@ export async function acquireLock(
     while (!lock) {
       attempts++;
       const sentAt = performance.now();
-      const attempt = await backend.acquire(key, token, ttlMs, waiterLeaseMs);
+      const attempt = await backend.acquire(key, token, ttlMs, wait);
       if (attempt.acquired) lock = lockOf(sentAt + attempt.remainingMs);
       else if (handedAt !== undefined) lock = lockOf(handedAt + ttlMs);
       else if (attempts > retries || performance.now() >= deadline) break;
       else {
         if (canSubscribe && !listening) listen();
         let delayMs = _backoffMs(attempts, backoff);
+        // Never sleep past the holder's lease, nor past this waiter's turn.
         if (attempt.remainingMs >= 0) delayMs = Math.min(delayMs, attempt.remainingMs + 1);
+        if (attempt.dueInMs >= 0) delayMs = Math.min(delayMs, attempt.dueInMs + 1);
         await _sleep(Math.min(delayMs, deadline - performance.now()), o.signal, (w) => wake = w);
         if (handedAt !== undefined) lock = lockOf(handedAt + ttlMs);
       }
     }
   } catch (error) {
     // Aborted (or Redis failed): leave the queue, giving back a lock handed over meanwhile.
-    if (waiterLeaseMs !== undefined) await leaveQueue(backend, key, token, ttlMs);
+    if (wait) await leaveQueue(backend, key, token, ttlMs, wait.windowMs);
     throw error;
   } finally {
     listening?.stop();
@@ -198,7 +204,7 @@ export async function acquireLock(
     if (o.watchdog) lock._startWatchdog();
     return lock;
   }
-  if (waiterLeaseMs !== undefined) await leaveQueue(backend, key, token, ttlMs);
+  if (wait) await leaveQueue(backend, key, token, ttlMs, wait.windowMs);
   if (o.throwOnFail === false) return null;
   throw new LockAcquireError(
     o.errorMessage ?? `Cannot acquire lock "${key}": it is held elsewhere`,
@@ -217,10 +223,11 @@ async function leaveQueue(
   key: string,
   token: string,
   ttlMs: number,
+  windowMs: number,
 ): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   await Promise.race([
-    backend.leave(key, token, ttlMs).catch(() => {}),
+    backend.leave(key, token, ttlMs, windowMs).catch(() => {}),
     new Promise<void>((resolve) => timer = setTimeout(resolve, 100)),
   ]);
   clearTimeout(timer);

@@ -103,6 +103,18 @@ export interface AcquireLockOptions {
    * @default {0.5}
    */
   jitter?: number;
+  /**
+   * How unfair waiting may be, in milliseconds. Waiters queue in arrival order; once a
+   * waiter is first in line, a holder that releases may still take the lock straight
+   * back (or anyone may take it) for this long, after which the next release hands the
+   * lock to that waiter. This keeps a busy lock's throughput close to an unfair lock's
+   * while no waiter starves: the k-th in line waits at most about k times (this window
+   * plus one hold). `0` grants in strict arrival order. The first waiter's own value
+   * counts.
+   *
+   * @default {10}
+   */
+  fairnessWindow?: number;
   /** Stops waiting as soon as it aborts: the call rejects with `signal.reason`. */
   signal?: AbortSignal;
   /**

@@ -190,7 +190,7 @@ describe("waiting for a held lock", () => {
         await next.release();
       });
 
-      it("waiters get the lock in arrival order", async () => {
+      it("with fairnessWindow: 0, waiters get the lock in strict arrival order", async () => {
         const key = uniqueKey("fifo");
         const lock = await acquireLock(a, key, { ttl: 10 });
         const order: number[] = [];
@@ -198,7 +198,13 @@ describe("waiting for a held lock", () => {
         for (let i = 0; i < 5; i++) {
           const client = i % 2 ? a : b;
           waiters.push(
-            acquireLock(client, key, { ttl: 10, timeout: 10_000, retryDelay: 5, maxRetryDelay: 20 })
+            acquireLock(client, key, {
+              ttl: 10,
+              fairnessWindow: 0,
+              timeout: 10_000,
+              retryDelay: 5,
+              maxRetryDelay: 20,
+            })
               .then(async (l) => {
                 order.push(i);
                 await sleep(5);
@@ -210,6 +216,47 @@ describe("waiting for a held lock", () => {
         await lock.release();
         await Promise.all(waiters);
         assert.deepEqual(order, [0, 1, 2, 3, 4]);
+      });
+
+      it("a holder that takes the lock straight back yields to a waiter within its window", async () => {
+        const key = uniqueKey("window");
+        let lock = await acquireLock(a, key, { ttl: 10 });
+        let waited = -1;
+        const started = performance.now();
+        const waiter = acquireLock(b, key, {
+          ttl: 10,
+          timeout: 10_000,
+          fairnessWindow: 50,
+          // Neither told that the lock is free nor polling early: it waits for its turn.
+          subscriber: false,
+          retryDelay: 5000,
+          maxRetryDelay: 5000,
+        }).then(
+          (l) => {
+            waited = performance.now() - started;
+            return l.release();
+          },
+        );
+        await sleep(20); // the waiter has tried once and queued
+        let retakes = 0;
+        while (waited < 0 && performance.now() - started < 5000) {
+          await lock.release();
+          const again = await acquireLock(a, key, { ttl: 10, throwOnFail: false });
+          if (!again) break; // handed to the waiter
+          retakes++;
+          lock = again;
+        }
+        await waiter;
+        await lock.release(); // the loop may end right after a retake
+        assert.ok(retakes > 0, "within the window the holder may take the lock back");
+        assert.ok(waited >= 40 && waited < 3000, `the waiter got it after ${waited} ms`);
+        // With no window, the first release hands the lock over.
+        lock = await acquireLock(a, key, { ttl: 10 });
+        const strict = acquireLock(b, key, { ttl: 10, timeout: 10_000, fairnessWindow: 0 });
+        await sleep(50);
+        await lock.release();
+        assert.equal(await acquireLock(a, key, { throwOnFail: false }), null);
+        await (await strict).release();
       });
 
       it("a waiter that gave up leaves the queue, and the next waiter gets the lock", async () => {
@@ -246,18 +293,27 @@ describe("waiting for a held lock", () => {
       // A waiter that joined and then died: first in the queue, its place lapsing in 1.3 s.
       const [time] = await admin.sendCommand(["TIME"]) as [string];
       const nowMs = Number(time) * 1000;
-      await admin.sendCommand(["ZADD", `${key}:baton:queue`, "1", "ghost|10000"]);
-      await admin.sendCommand(["ZADD", `${key}:baton:alive`, String(nowMs + 1300), "ghost|10000"]);
+      await admin.sendCommand(["ZADD", `${key}:baton:queue`, "1", "ghost|10000|0"]);
+      await admin.sendCommand([
+        "ZADD",
+        `${key}:baton:alive`,
+        String(nowMs + 1300),
+        "ghost|10000|0",
+      ]);
       await admin.sendCommand(["PEXPIRE", `${key}:baton:queue`, "5000"]);
       await admin.sendCommand(["PEXPIRE", `${key}:baton:alive`, "5000"]);
-      // The lock is free, but reserved for the first waiter: a newcomer waits its turn.
-      assert.equal(await acquireLock(redis, key, { throwOnFail: false }), null);
+      // The lock is free, but it is the first waiter's turn: a newcomer that waits
+      // queues behind it. (A single attempt, a plain SET NX, would take the free lock.)
+      assert.equal(await acquireLock(redis, key, { timeout: 100, throwOnFail: false }), null);
       const lock = await acquireLock(redis, key, {
         timeout: 5000,
         retryDelay: 20,
         maxRetryDelay: 100,
       });
-      assert.equal(await admin.sendCommand(["ZSCORE", `${key}:baton:queue`, "ghost|10000"]), null);
+      assert.equal(
+        await admin.sendCommand(["ZSCORE", `${key}:baton:queue`, "ghost|10000|0"]),
+        null,
+      );
       await lock.release();
     } finally {
       await IOREDIS.close(redis);
