@@ -18,6 +18,8 @@
  * - {@linkcode acquireLock} takes a lock and returns a handle to release, extend or
  *   inspect it; {@linkcode withLock} runs a function under the lock.
  * - {@linkcode lockKey} names locks consistently: `lock:{prefix}:{parts}`.
+ * - {@linkcode debounce} runs work that many instances trigger in bursts once per burst,
+ *   on exactly one instance.
  * - Any client with `call()` (ioredis), `sendCommand()` (node-redis) or `send()` (Bun's
  *   `RedisClient`) works; see {@linkcode RedisClient}.
  *
@@ -26,5 +28,6 @@
 export * from "./lock/acquire_lock.ts";
 export * from "./lock/with_lock.ts";
 export * from "./lock/lock_key.ts";
+export * from "./lock/debounce.ts";
 export * from "./lock/errors.ts";
 export * from "./lock/types.ts";

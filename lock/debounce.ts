@@ -8,7 +8,7 @@ import {
   _DEBOUNCE_TAKEOVER,
 } from "./_debounce_scripts.ts";
 import { _evalScript } from "./_scripts.ts";
-import { _canSubscribe, _listen } from "./_subscriber.ts";
+import { _canSubscribe, _listen, type _Listening } from "./_subscriber.ts";
 import { _checkFunction, _checkKey, _checkOptions, _positiveMs } from "./_validate.ts";
 import { _unref } from "./_wait.ts";
 import type { RedisClient } from "./types.ts";
@@ -300,8 +300,8 @@ export function debounce<A extends unknown[], T>(
   let aborting: Promise<unknown> | undefined;
   let watchTimer: ReturnType<typeof setTimeout> | undefined;
   let watchAt = Infinity;
-  /** The subscription, while this instance has calls; resolves to undefined if none could be made. */
-  let listening: Promise<(() => void) | undefined> | undefined;
+  /** The subscription to the channel, while this instance has calls. */
+  let listening: _Listening | undefined;
   /** The latest call of another instance announced on the channel. */
   let announced: { burst: string; seq: number } | undefined;
 
@@ -321,16 +321,31 @@ export function debounce<A extends unknown[], T>(
     calls.delete(call.token);
     call.wake?.();
     if (calls.size === 0) unlisten();
+    idle();
+  };
+  // The abort listener is only on the signal while there is something to stop, so that
+  // debounced functions made and dropped under one long-lived signal do not pile up on it.
+  let onSignal = false;
+  const busy = () => {
+    if (!signal || onSignal) return;
+    signal.addEventListener("abort", onAbort, { once: true });
+    onSignal = true;
+  };
+  const idle = () => {
+    if (!onSignal || calls.size > 0 || watchTimer !== undefined) return;
+    signal!.removeEventListener("abort", onAbort);
+    onSignal = false;
   };
   const listen = () => {
     if (!canSubscribe || listening) return;
-    listening = _listen(redis, subscriber || undefined, channel, onAnnounce).catch(() => undefined);
+    listening = _listen(redis, subscriber || undefined, channel, onAnnounce);
+    // Without a subscription, a superseded call learns it at its own check.
+    listening.ready.catch(() => {});
   };
   const unlisten = () => {
-    const stopping = listening;
+    listening?.stop();
     listening = undefined;
     announced = undefined;
-    stopping?.then((stop) => stop?.());
   };
   /** A call of another instance in a burst supersedes this instance's earlier calls in it. */
   const onAnnounce = (message: string) => {
@@ -356,11 +371,12 @@ export function debounce<A extends unknown[], T>(
       return { ran: true, ok: false, error };
     }
   };
+  /** Hands an error with no caller to onError, or throws it as an uncaught error. */
   const report = (error: unknown) => {
-    if (onError) onError(error);
-    else {queueMicrotask(() => {
-        throw error;
-      });}
+    if (onError) return onError(error);
+    queueMicrotask(() => {
+      throw error;
+    });
   };
   const sleep = (call: Call<A, T>, ms: number) =>
     new Promise<void>((resolve) => {
@@ -397,9 +413,11 @@ export function debounce<A extends unknown[], T>(
     if (watchTimer !== undefined && watchAt <= at) return;
     clearTimeout(watchTimer);
     watchAt = at;
+    busy();
     watchTimer = setTimeout(() => {
       watchTimer = undefined;
       watchAt = Infinity;
+      idle();
       takeover().catch(report);
     }, Math.max(0, delayMs));
     _unref(watchTimer);
@@ -480,7 +498,8 @@ export function debounce<A extends unknown[], T>(
     settle(call, { ran: false, reason: "dropped" });
   };
 
-  signal?.addEventListener("abort", () => {
+  function onAbort(): void {
+    onSignal = false;
     clearTimeout(watchTimer);
     watchTimer = undefined;
     unlisten();
@@ -489,7 +508,7 @@ export function debounce<A extends unknown[], T>(
       call.stop = "abort";
       call.wake?.();
     }
-  }, { once: true });
+  }
 
   const debounced = (...args: A): Promise<DebounceResult<T>> => {
     if (signal?.aborted) return Promise.reject(signal.reason);
@@ -516,6 +535,7 @@ export function debounce<A extends unknown[], T>(
       reject,
     };
     calls.set(call.token, call);
+    busy();
     listen();
     (leading ? lead(call) : trail(call, json)).catch((error) => fail(call, error));
     return promise;
