@@ -35,19 +35,20 @@ describe("waiting for a held lock", () => {
   let server: RedisServer;
   let admin: RespClient;
 
-  /** How many connections named `name` the server has, once the count has settled. */
-  async function namedConnections(name: string): Promise<number> {
-    const count = async () =>
-      String(await admin.sendCommand(["CLIENT", "LIST"])).split("\n")
-        .filter((line) => line.includes(` name=${name} `)).length;
-    let last = await count();
-    for (let i = 0; i < 40; i++) {
+  /** How many connections named `name` the server has now. */
+  async function named(name: string): Promise<number> {
+    return String(await admin.sendCommand(["CLIENT", "LIST"])).split("\n")
+      .filter((line) => line.includes(` name=${name} `)).length;
+  }
+
+  /** The count of connections named `name`, once it is `expected` or 3 s have passed. */
+  async function namedBecome(name: string, expected: number): Promise<number> {
+    let count = await named(name);
+    for (let waited = 0; count !== expected && waited < 3000; waited += 25) {
       await sleep(25);
-      const now = await count();
-      if (now === last) return now;
-      last = now;
+      count = await named(name);
     }
-    return last;
+    return count;
   }
   before(async () => {
     server = await startRedis();
@@ -324,26 +325,29 @@ describe("waiting for a held lock", () => {
     // The waiters' client is named; its duplicates (the subscriber) carry the name too.
     const redis = new Redis(server.url, { connectionName: "waiters", retryStrategy: () => null });
     const holder = await IOREDIS.connect(server.url);
-    const connections = () => namedConnections("waiters");
+    let waiters: Promise<unknown>[] = [];
     try {
-      const base = await connections();
-      assert.equal(base, 1);
+      assert.equal(await namedBecome("waiters", 1), 1);
       const keys = [uniqueKey("shared"), uniqueKey("shared")];
       const held: Lock[] = [];
       for (const key of keys) held.push(await acquireLock(holder, key, { ttl: 10 }));
-      const waiters = [0, 1, 2, 3, 4, 5].map((i) =>
+      waiters = [0, 1, 2, 3, 4, 5].map((i) =>
         acquireLock(redis, keys[i % 2]!, { timeout: 10_000, retryDelay: 20, maxRetryDelay: 100 })
           .then((l) => l.release())
       );
-      await sleep(200);
-      assert.equal(await connections(), base + 1, "six waiters on two keys share one subscriber");
+      await sleep(100);
+      assert.equal(
+        await namedBecome("waiters", 2),
+        2,
+        "six waiters on two keys share one subscriber",
+      );
+      assert.equal(await named("waiters"), 2, "and open no other");
       for (const lock of held) await lock.release();
       await Promise.all(waiters);
-      await sleep(50);
-      assert.equal(await connections(), base + 1, "it stays open for a short idle period");
-      await sleep(_SUBSCRIBER_IDLE_MS);
-      assert.equal(await connections(), base, "then it closes");
+      assert.equal(await named("waiters"), 2, "it stays open for a short idle period");
+      assert.equal(await namedBecome("waiters", 1), 1, "then it closes");
     } finally {
+      await Promise.allSettled(waiters);
       await IOREDIS.close(redis as unknown as RedisClient);
       await IOREDIS.close(holder);
     }
@@ -352,10 +356,10 @@ describe("waiting for a held lock", () => {
   it("a subscriber passed in is used and left open; subscriber: false opens none", async () => {
     const redis = new Redis(server.url, { connectionName: "given", retryStrategy: () => null });
     const sub = await IOREDIS.connect(server.url);
-    const connections = () => namedConnections("given");
+    const connections = () => named("given");
     try {
       const key = uniqueKey("given");
-      const base = await connections();
+      const base = await namedBecome("given", 1);
       assert.equal(base, 1);
       let lock = await acquireLock(redis, key, { ttl: 10 });
       const waiter = acquireLock(redis, key, {
@@ -381,12 +385,16 @@ describe("waiting for a held lock", () => {
       assert.equal(await connections(), base);
       await lock.release();
       await (await poller).release();
-      // Once the idle period is over, the given connection is unsubscribed and usable.
-      await sleep(_SUBSCRIBER_IDLE_MS + 50);
-      assert.equal(
-        await (sub as unknown as { call(c: string): Promise<unknown> }).call("PING"),
-        "PONG",
-      );
+      // Once the idle period is over, the given connection is unsubscribed and usable
+      // (a connection in subscriber mode answers PING with ["pong", ""]).
+      await sleep(_SUBSCRIBER_IDLE_MS);
+      const ping = () => (sub as unknown as { call(c: string): Promise<unknown> }).call("PING");
+      let pong = await ping();
+      for (let waited = 0; pong !== "PONG" && waited < 3000; waited += 25) {
+        await sleep(25);
+        pong = await ping();
+      }
+      assert.equal(pong, "PONG");
     } finally {
       await IOREDIS.close(redis as unknown as RedisClient);
       await IOREDIS.close(sub);
