@@ -18,7 +18,8 @@ export class _Lock implements Lock {
    */
   #expiresAt: number;
   #held = true;
-  #controller = new AbortController();
+  /** Made when first asked for: most locks are never lost, nor asked for their signal. */
+  #controller: AbortController | undefined;
   #onLost: ((error: LockLostError) => void) | undefined;
   // The watchdog: renews every ttl/3, and declares the lock lost at the lease's end
   // when no renewal got through (Redis unreachable).
@@ -45,7 +46,7 @@ export class _Lock implements Lock {
   }
 
   get signal(): AbortSignal {
-    return this.#controller.signal;
+    return (this.#controller ??= new AbortController()).signal;
   }
 
   async release(): Promise<boolean> {
@@ -92,9 +93,10 @@ export class _Lock implements Lock {
   #lose(cause: unknown): void {
     this.#held = false;
     this.#stopWatchdog();
-    if (this.#controller.signal.aborted) return;
+    const controller = this.#controller ??= new AbortController();
+    if (controller.signal.aborted) return;
     const error = new LockLostError(this.key, cause);
-    this.#controller.abort(error);
+    controller.abort(error);
     try {
       this.#onLost?.(error);
     } catch {

@@ -93,7 +93,12 @@ export async function withLock<T>(
   if (lock === null) return null;
   let result: T;
   try {
-    result = await fn({ signal: lock.signal, lock });
+    result = await fn({
+      get signal() {
+        return lock.signal;
+      },
+      lock,
+    });
   } catch (error) {
     // fn's error wins; a failed release must not hide it.
     await lock.release().catch(() => {});
