@@ -5,10 +5,10 @@ import process from "node:process";
 import { createInterface } from "node:readline";
 import { debounce, type DebounceResult } from "../mod.ts";
 import type { RedisClient } from "../mod.ts";
+import { closePair, connectPair, startRedisWithAdmin, stopRedisWithAdmin } from "./_fixtures.ts";
 import { CLIENTS, IOREDIS } from "./_clients.ts";
-import { type RedisServer, startRedis } from "./_redis.ts";
+import type { RedisServer } from "./_redis.ts";
 import { RespClient } from "./_resp.ts";
-import { assertNoLeaks } from "./_leaks.ts";
 import type { WorkerConfig, WorkerEvent } from "./_debounce_worker.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -110,29 +110,16 @@ async function stopWorkers(workers: Worker[]): Promise<void> {
 describe("debounce", () => {
   let server: RedisServer;
   let admin: RespClient;
-  before(async () => {
-    server = await startRedis();
-    admin = await RespClient.connect(server.url);
-  });
-  after(async () => {
-    await admin.close();
-    await server.stop();
-    await assertNoLeaks();
-  });
+  before(async () => ({ server, admin } = await startRedisWithAdmin()));
+  after(() => stopRedisWithAdmin(server, admin));
 
   describe("on each client", () => {
     for (const kind of CLIENTS) {
       describe(kind.name, () => {
         let a: RedisClient;
         let b: RedisClient;
-        before(async () => {
-          a = await kind.connect(server.url);
-          b = await kind.connect(server.url);
-        });
-        after(async () => {
-          await kind.close(a);
-          await kind.close(b);
-        });
+        before(async () => [a, b] = await connectPair(kind, server.url));
+        after(() => closePair(kind, a, b));
 
         it("trailing: a burst from two instances runs once, after the quiet period, on the instance of the last call, with its arguments", async () => {
           const key = uniqueKey("trailing");

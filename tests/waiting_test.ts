@@ -4,9 +4,9 @@ import { acquireLock, type Lock, LockAcquireError, type RedisClient } from "../m
 import { _SUBSCRIBER_IDLE_MS } from "../lock/_subscriber.ts";
 import { _backoffMs } from "../lock/_wait.ts";
 import { Redis } from "ioredis";
+import { closePair, connectPair, startRedisWithAdmin, stopRedisWithAdmin } from "./_fixtures.ts";
 import { CLIENTS, IOREDIS } from "./_clients.ts";
-import { assertNoLeaks } from "./_leaks.ts";
-import { type RedisServer, startRedis } from "./_redis.ts";
+import type { RedisServer } from "./_redis.ts";
 import { RespClient } from "./_resp.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -50,29 +50,16 @@ describe("waiting for a held lock", () => {
     }
     return count;
   }
-  before(async () => {
-    server = await startRedis();
-    admin = await RespClient.connect(server.url);
-  });
-  after(async () => {
-    await admin.close();
-    await server.stop();
-    await assertNoLeaks();
-  });
+  before(async () => ({ server, admin } = await startRedisWithAdmin()));
+  after(() => stopRedisWithAdmin(server, admin));
 
   for (const kind of CLIENTS) {
     const subscribes = kind.name !== "raw sendCommand"; // it has no duplicate()
     describe(kind.name, () => {
       let a: RedisClient;
       let b: RedisClient;
-      before(async () => {
-        a = await kind.connect(server.url);
-        b = await kind.connect(server.url);
-      });
-      after(async () => {
-        await kind.close(a);
-        await kind.close(b);
-      });
+      before(async () => [a, b] = await connectPair(kind, server.url));
+      after(() => closePair(kind, a, b));
 
       it("the default is one attempt: a held lock fails at once", async () => {
         const key = uniqueKey("default");

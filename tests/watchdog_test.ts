@@ -1,8 +1,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { acquireLock, LockLostError, type RedisClient, withLock } from "../mod.ts";
+import { closePair, connectPair, startRedisWithAdmin, stopRedisWithAdmin } from "./_fixtures.ts";
 import { CLIENTS } from "./_clients.ts";
-import { assertNoLeaks } from "./_leaks.ts";
 import { type RedisServer, startRedis } from "./_redis.ts";
 import { RespClient } from "./_resp.ts";
 
@@ -29,28 +29,15 @@ function aborted(signal: AbortSignal, ms: number): Promise<unknown> {
 describe("holding a lock through long work", () => {
   let server: RedisServer;
   let admin: RespClient;
-  before(async () => {
-    server = await startRedis();
-    admin = await RespClient.connect(server.url);
-  });
-  after(async () => {
-    await admin.close();
-    await server.stop();
-    await assertNoLeaks();
-  });
+  before(async () => ({ server, admin } = await startRedisWithAdmin()));
+  after(() => stopRedisWithAdmin(server, admin));
 
   for (const kind of CLIENTS) {
     describe(kind.name, () => {
       let a: RedisClient;
       let b: RedisClient;
-      before(async () => {
-        a = await kind.connect(server.url);
-        b = await kind.connect(server.url);
-      });
-      after(async () => {
-        await kind.close(a);
-        await kind.close(b);
-      });
+      before(async () => [a, b] = await connectPair(kind, server.url));
+      after(() => closePair(kind, a, b));
 
       it("withLock's watchdog keeps the lock across 3x its ttl, then releases", async () => {
         const key = uniqueKey("long");
