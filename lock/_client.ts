@@ -9,7 +9,6 @@ export type _Reply = string | number | null | _Reply[];
 export type _Send = (args: string[]) => Promise<_Reply>;
 
 const decoder = new TextDecoder();
-const sends = new WeakMap<object, _Send>();
 
 /** Whether `value` has one of the methods of a supported client. */
 export function _isRedisClient(value: unknown): value is RedisClient {
@@ -35,7 +34,7 @@ export function _describe(value: unknown): string {
 
 /**
  * The send function of a client. Throws a TypeError when `redis` is not a supported
- * client. The adapter is cached per client object.
+ * client. Callers keep it (the lock backend is cached per client).
  */
 export function _sendOf(redis: RedisClient, action: string): _Send {
   if (!_isRedisClient(redis)) {
@@ -45,20 +44,16 @@ export function _sendOf(redis: RedisClient, action: string): _Send {
       }`,
     );
   }
-  let send = sends.get(redis);
-  if (send) return send;
   if (typeof (redis as CallClient).call === "function") {
     const c = redis as CallClient;
-    send = async (args) => _normalize(await c.call(...args as [string, ...string[]]));
-  } else if (typeof (redis as SendCommandClient).sendCommand === "function") {
-    const c = redis as SendCommandClient;
-    send = async (args) => _normalize(await c.sendCommand(args));
-  } else {
-    const c = redis as SendClient;
-    send = async (args) => _normalize(await c.send(args[0]!, args.slice(1)));
+    return async (args) => _normalize(await c.call(...args as [string, ...string[]]));
   }
-  sends.set(redis, send);
-  return send;
+  if (typeof (redis as SendCommandClient).sendCommand === "function") {
+    const c = redis as SendCommandClient;
+    return async (args) => _normalize(await c.sendCommand(args));
+  }
+  const c = redis as SendClient;
+  return async (args) => _normalize(await c.send(args[0]!, args.slice(1)));
 }
 
 /** Normalises a reply: bytes to strings, `undefined` to `null`, bigints to numbers. */
