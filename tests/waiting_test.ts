@@ -7,7 +7,7 @@ import { Redis } from "ioredis";
 import { closePair, connectPair, startRedisWithAdmin, stopRedisWithAdmin } from "./_fixtures.ts";
 import { CLIENTS, IOREDIS } from "./_clients.ts";
 import type { RedisServer } from "./_redis.ts";
-import { RespClient } from "./_resp.ts";
+import type { RespClient } from "./_resp.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let n = 0;

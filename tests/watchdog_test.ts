@@ -4,7 +4,7 @@ import { acquireLock, LockLostError, type RedisClient, withLock } from "../mod.t
 import { closePair, connectPair, startRedisWithAdmin, stopRedisWithAdmin } from "./_fixtures.ts";
 import { CLIENTS } from "./_clients.ts";
 import { type RedisServer, startRedis } from "./_redis.ts";
-import { RespClient } from "./_resp.ts";
+import type { RespClient } from "./_resp.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let n = 0;
