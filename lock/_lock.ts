@@ -50,10 +50,7 @@ export class _Lock implements Lock {
   }
 
   async release(): Promise<boolean> {
-    if (!this.#held) {
-      this.#stopWatchdog();
-      return false;
-    }
+    if (!this.#held) return false; // losing the lock stopped the watchdog already
     await this.#stopWatchdog();
     if (!this.#held) return false; // the last renewal found it lost
     this.#held = false;

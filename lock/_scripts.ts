@@ -71,8 +71,8 @@ end
  * while that first waiter's fairness window (its ARGV[4] ms from when it became first)
  * runs. Otherwise the caller joins the queue in arrival order (or keeps its place) with
  * a deadline ARGV[3] ms from now. Returns {1, pttl} when the caller holds the lock (also
- * when a release handed it over), otherwise {0, pttl of the lock, ms until the caller's
- * window ends if it is first, else -1}. (A single attempt is a plain SET NX PX.)
+ * when a release handed it over), otherwise {0, pttl of the lock, ms left of the caller's
+ * fairness window if it is first and its turn has begun, else -1}. (A single attempt is a plain SET NX PX.)
  */
 export const _ACQUIRE: _Script = _script(
   "acquire",
@@ -106,8 +106,12 @@ if redis.call('ZRANK', KEYS[2], member) == 0 then
   local mark = redis.call('GET', KEYS[4])
   local markHead, markSince
   if mark then markHead, markSince = string.match(mark, '^(.*)|(%d+)|%d$') end
-  dueIn = tonumber(ARGV[4])
-  if markHead == member then dueIn = math.max(0, tonumber(markSince) + dueIn - now) end
+  -- Only while its turn runs: before it, a release will tell it; after it, the release
+  -- hands the lock over. Either way there is nothing to poll for.
+  if markHead == member then
+    local left = tonumber(markSince) + tonumber(ARGV[4]) - now
+    if left > 0 then dueIn = left end
+  end
 end
 return {0, redis.call('PTTL', KEYS[1]), dueIn}`,
 );

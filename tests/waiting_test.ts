@@ -178,6 +178,23 @@ describe("waiting for a held lock", () => {
         await next.release();
       });
 
+      it("a waiter first in line does not poll a held lock: it waits for the release", async () => {
+        const key = uniqueKey("quiet");
+        const lock = await acquireLock(a, key, { ttl: 10 });
+        await assert.rejects(
+          acquireLock(b, key, { timeout: 400, retryDelay: 4000, maxRetryDelay: 4000, jitter: 0 }),
+          (e: unknown) => {
+            // The first attempt, one when the subscription is up, one at the deadline.
+            assert.ok(
+              e instanceof LockAcquireError && e.attempts <= 3,
+              `attempts ${(e as LockAcquireError).attempts}`,
+            );
+            return true;
+          },
+        );
+        await lock.release();
+      });
+
       it("with fairnessWindow: 0, waiters get the lock in strict arrival order", async () => {
         const key = uniqueKey("fifo");
         const lock = await acquireLock(a, key, { ttl: 10 });
@@ -215,10 +232,12 @@ describe("waiting for a held lock", () => {
           ttl: 10,
           timeout: 10_000,
           fairnessWindow: 50,
-          // Neither told that the lock is free nor polling early: it waits for its turn.
+          // Not told that the lock is free: it waits for its turn (the handoff), which
+          // it learns at its next poll.
           subscriber: false,
-          retryDelay: 5000,
-          maxRetryDelay: 5000,
+          retryDelay: 200,
+          maxRetryDelay: 200,
+          jitter: 0,
         }).then(
           (l) => {
             waited = performance.now() - started;
