@@ -75,25 +75,35 @@ function roundTrip(
   });
 }
 
-// Uncontended acquire + release on ioredis: the floor, baton, and every peer on the same client.
-{
-  const group = "acquire + release, ioredis";
-  const key = (name: string) => redis.key(`acquire-release:ioredis:${name}`);
-  const floor = async (k: string) => {
-    const token = crypto.randomUUID();
-    check(await floorIo.acquire(k, token, TTL_MS), "floor acquire");
-    check(await floorIo.release(k, token), "floor release");
-  };
+/**
+ * One uncontended acquire + release group: the floor (its baseline), baton, then `peers`
+ * (which get the group name and a key maker), then the floor again, whose drift is the noise.
+ */
+function acquireReleaseGroup(
+  group: string,
+  floorClient: typeof floorIo,
+  client: RedisClient,
+  peers: (group: string, key: (name: string) => string) => void = () => {},
+): void {
+  const key = (name: string) => redis.key(`${group}:${name}`);
   const floorKey = key("floor");
-  roundTrip(
-    { group, name: "floor: SET NX PX + EVALSHA", baseline: true },
-    async () => await floor(floorKey),
-  );
+  const floor = async () => {
+    const token = crypto.randomUUID();
+    check(await floorClient.acquire(floorKey, token, TTL_MS), "floor acquire");
+    check(await floorClient.release(floorKey, token), "floor release");
+  };
+  roundTrip({ group, name: "floor: SET NX PX + EVALSHA", baseline: true }, floor);
   const batonKey = key("baton");
   roundTrip({ group, name: "baton acquireLock + release" }, async () => {
-    const lock = await acquireLock(io, batonKey, { ttl: TTL_SECONDS });
+    const lock = await acquireLock(client, batonKey, { ttl: TTL_SECONDS });
     check(await lock.release(), "baton release");
   });
+  peers(group, key);
+  roundTrip({ group, name: "floor, measured again (noise)" }, floor);
+}
+
+// Uncontended acquire + release on ioredis: the floor, baton, and every peer on the same client.
+acquireReleaseGroup("acquire + release, ioredis", floorIo, io, (group, key) => {
   const mutexKey = key("redis-semaphore");
   roundTrip({ group, name: "redis-semaphore Mutex" }, async () => {
     const mutex = new Mutex(redis.ioredis, mutexKey);
@@ -110,37 +120,10 @@ function roundTrip(
     const lock = await redlock.acquire([redlockKey], TTL_MS);
     await lock.release();
   });
-  // The floor once more at the end of the group: how far it drifts is the noise.
-  roundTrip(
-    { group, name: "floor, measured again (noise)" },
-    async () => await floor(floorKey),
-  );
-}
+});
 
 // Uncontended acquire + release on node-redis. No peer runs on node-redis.
-{
-  const group = "acquire + release, node-redis";
-  const key = (name: string) => redis.key(`acquire-release:node-redis:${name}`);
-  const floor = async (k: string) => {
-    const token = crypto.randomUUID();
-    check(await floorNodeRedis.acquire(k, token, TTL_MS), "floor acquire");
-    check(await floorNodeRedis.release(k, token), "floor release");
-  };
-  const floorKey = key("floor");
-  roundTrip(
-    { group, name: "floor: SET NX PX + EVALSHA", baseline: true },
-    async () => await floor(floorKey),
-  );
-  const batonKey = key("baton");
-  roundTrip({ group, name: "baton acquireLock + release" }, async () => {
-    const lock = await acquireLock(nodeRedis, batonKey, { ttl: TTL_SECONDS });
-    check(await lock.release(), "baton release");
-  });
-  roundTrip(
-    { group, name: "floor, measured again (noise)" },
-    async () => await floor(floorKey),
-  );
-}
+acquireReleaseGroup("acquire + release, node-redis", floorNodeRedis, nodeRedis);
 
 // withLock around an empty function, against the floor with a try/finally, and the peers'
 // own wrappers (redis-semaphore has none).
