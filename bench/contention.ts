@@ -4,8 +4,12 @@
 // critical section cost, and lost updates (the counter against the count of sections: a
 // lock that let two workers in at once loses some).
 //
-//   deno run -A bench/contention.ts [--workers 8] [--seconds 3] [--mode connections|processes|both]
-//                                   [--libs baton,redis-semaphore,...] [--poll-ms 1]
+//   deno run -A bench/contention.ts [--workers 8] [--seconds 2] [--rounds 3]
+//     [--mode connections|processes|both] [--libs baton,redis-semaphore,...] [--poll-ms 1]
+//     [--windows 0,20]   (also baton with these fairness windows, as reference rows)
+//
+// Each library runs `rounds` times for `seconds`, the libraries taking turns; the
+// throughput shown is the median run's, the waits are pooled over all runs.
 //
 // `connections`: the workers share this process, each on its own connection.
 // `processes`: each worker is a process of its own (this file, in the worker role).
@@ -49,20 +53,32 @@ interface Contender {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-const CONTENDERS: Contender[] = [
-  {
-    name: "baton",
+/**
+ * baton with its defaults, or (a reference row, `--windows`) with another fairness
+ * window: the trade between throughput and the longest wait.
+ */
+function batonContender(windowMs?: number): Contender {
+  const variant = windowMs !== undefined;
+  return {
+    name: variant ? `baton fairnessWindow ${windowMs}` : "baton",
     peer: false,
-    settings: "ttl 10 s, timeout 10 s",
+    settings: variant
+      ? `ttl 10 s, timeout 10 s, fairnessWindow ${windowMs} ms`
+      : "ttl 10 s, timeout 10 s",
     worker: (client, key) =>
       Promise.resolve(async () => {
         const lock = await acquireLock(client as unknown as RedisClient, key, {
           ttl: TTL_SECONDS,
           timeout: 10_000,
+          ...(variant ? { fairnessWindow: windowMs } : {}),
         });
         return () => lock.release();
       }),
-  },
+  };
+}
+
+const CONTENDERS: Contender[] = [
+  batonContender(),
   {
     name: "redis-semaphore Mutex",
     peer: true,
@@ -121,6 +137,13 @@ interface WorkerResult {
   waits: number[];
   /** From the start signal to the end of its last critical section, in ms. */
   elapsedMs: number;
+  /** CPU time (user + system) of its process while it worked, in ms. */
+  cpuMs?: number;
+}
+
+function cpuMsSince(start: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / 1000;
 }
 
 /** Takes the lock until `seconds` have passed (or `stop()` says so), timing each wait. */
@@ -157,6 +180,8 @@ interface Options {
 }
 
 function contender(name: string): Contender {
+  const window = /^baton(?: |-)fairnesswindow(?: |-)(\d+)$/i.exec(name);
+  if (window) return batonContender(Number(window[1]));
   const found = CONTENDERS.find((c) => c.name === name || slug(c.name) === name);
   if (!found) throw new RangeError(`unknown library "${name}"`);
   return found;
@@ -175,7 +200,8 @@ async function runConnections(c: Contender, key: string, o: Options): Promise<Wo
     }
     const acquires = await Promise.all(clients.map((client) => c.worker(client, key, o.pollMs)));
     let failed = false;
-    return await Promise.all(
+    const cpu = process.cpuUsage();
+    const results = await Promise.all(
       clients.map((client, i) =>
         work(client, acquires[i]!, `${key}:counter`, o.seconds, () => failed).catch((error) => {
           failed = true;
@@ -183,6 +209,9 @@ async function runConnections(c: Contender, key: string, o: Options): Promise<Wo
         })
       ),
     );
+    // The workers share this process: its CPU time is theirs.
+    results[0]!.cpuMs = cpuMsSince(cpu);
+    return results;
   } finally {
     for (const client of clients) await IOREDIS.close(client as unknown as RedisClient);
   }
@@ -285,7 +314,9 @@ async function workerMain(args: Map<string, string>): Promise<void> {
     process.stdout.write("ready\n");
     await go;
     process.stdin.pause();
+    const cpu = process.cpuUsage();
     const result = await work(client, acquire, `${o.key}:counter`, o.seconds);
+    result.cpuMs = cpuMsSince(cpu);
     process.stdout.write(JSON.stringify(result) + "\n");
   } catch (error) {
     process.stdout.write(JSON.stringify({ error: String(error) }) + "\n");
@@ -303,10 +334,14 @@ interface Row {
   settings: string;
   ops?: number;
   opsPerSecond?: number;
+  /** The lowest and highest throughput of single runs. */
+  opsRange?: [min: number, max: number];
   p50Ms?: number;
   p99Ms?: number;
   maxMs?: number;
   commandsPerOp?: number;
+  /** The workers' CPU time per acquire, in ms. */
+  cpuPerOpMs?: number;
   lostUpdates?: number;
   /** The fewest and the most acquires of one worker: how evenly the lock was shared. */
   perWorker?: [min: number, max: number];
@@ -328,38 +363,65 @@ async function deleteKeys(admin: Redis, pattern: string): Promise<void> {
   } while (cursor !== "0");
 }
 
-async function runCase(
+/** What one run of one library measured. */
+interface Sample {
+  waits: number[];
+  opsPerSecond: number;
+  commands: number;
+  lostUpdates: number;
+  perWorker: number[];
+  cpuMs: number;
+}
+
+async function runOnce(
   c: Contender,
   mode: "connections" | "processes",
   admin: Redis,
-  runId: string,
+  key: string,
   o: Options,
-): Promise<Row> {
-  const key = `bench:${runId}:contention:${mode}:${slug(c.name)}`;
-  const row: Row = { library: c.name, peer: c.peer, settings: c.settings };
+): Promise<Sample> {
   const before = await totalCommands(admin);
   try {
     const results = mode === "connections"
       ? await runConnections(c, key, o)
       : await runProcesses(c, key, o);
     const commands = await totalCommands(admin) - before - 1;
-    const waits = new Float64Array(results.flatMap((r) => r.waits)).sort();
+    const waits = results.flatMap((r) => r.waits);
     const elapsedMs = Math.max(...results.map((r) => r.elapsedMs));
     const counter = Number(await admin.get(`${key}:counter`) ?? 0);
-    row.ops = waits.length;
-    row.opsPerSecond = waits.length / (elapsedMs / 1000);
-    row.p50Ms = quantile(waits, 0.5);
-    row.p99Ms = quantile(waits, 0.99);
-    row.maxMs = waits[waits.length - 1];
-    row.commandsPerOp = commands / waits.length;
-    row.lostUpdates = waits.length - counter;
-    const counts = results.map((r) => r.waits.length);
-    row.perWorker = [Math.min(...counts), Math.max(...counts)];
-  } catch (error) {
-    row.error = error instanceof Error ? error.message : String(error);
+    return {
+      waits,
+      opsPerSecond: waits.length / (elapsedMs / 1000),
+      commands,
+      lostUpdates: waits.length - counter,
+      perWorker: results.map((r) => r.waits.length),
+      cpuMs: results.reduce((ms, r) => ms + (r.cpuMs ?? 0), 0),
+    };
   } finally {
     await deleteKeys(admin, `${key}*`);
   }
+}
+
+/**
+ * The row of one library from its runs: throughput is the median of the runs' (the
+ * machine's load moves single runs), waits are pooled over all runs.
+ */
+function rowOf(c: Contender, samples: Sample[], error: string | undefined): Row {
+  const row: Row = { library: c.name, peer: c.peer, settings: c.settings };
+  if (error !== undefined) return { ...row, error };
+  const waits = new Float64Array(samples.flatMap((s) => s.waits)).sort();
+  const rates = new Float64Array(samples.map((s) => s.opsPerSecond)).sort();
+  const counts = samples.flatMap((s) => s.perWorker);
+  row.ops = waits.length;
+  row.opsPerSecond = quantile(rates, 0.5);
+  row.opsRange = [rates[0]!, rates[rates.length - 1]!];
+  row.p50Ms = quantile(waits, 0.5);
+  row.p99Ms = quantile(waits, 0.99);
+  row.maxMs = waits[waits.length - 1];
+  row.commandsPerOp = samples.reduce((n, s) => n + s.commands, 0) / waits.length;
+  row.cpuPerOpMs = samples.reduce((ms, s) => ms + s.cpuMs, 0) / waits.length;
+  row.lostUpdates = samples.reduce((n, s) => n + s.lostUpdates, 0);
+  row.perWorker = [Math.min(...counts), Math.max(...counts)];
   return row;
 }
 
@@ -378,11 +440,12 @@ function table(rows: Row[]): string {
     [
       "library",
       "acquires",
-      "throughput ops/s",
+      "throughput ops/s (runs' range)",
       "p50 wait",
       "p99 wait",
       "max wait",
       "Redis cmds/op",
+      "client CPU/op",
       "lost updates",
       "acquires per worker (min–max)",
       "throughput vs best peer",
@@ -394,16 +457,19 @@ function table(rows: Row[]): string {
         ? [
           r.library,
           `failed: ${r.error.replaceAll("|", "/").slice(0, 120)}`,
-          ...Array(10).fill(""),
+          ...Array(11).fill(""),
         ]
         : [
           r.library === "baton" ? "**baton**" : r.peer ? r.library : `${r.library} (reference)`,
           String(r.ops),
-          r.opsPerSecond!.toFixed(0),
+          `${r.opsPerSecond!.toFixed(0)} (${r.opsRange![0].toFixed(0)}–${
+            r.opsRange![1].toFixed(0)
+          })`,
           formatMs(r.p50Ms!),
           formatMs(r.p99Ms!),
           formatMs(r.maxMs!),
           r.commandsPerOp!.toFixed(1),
+          formatMs(r.cpuPerOpMs!),
           String(r.lostUpdates),
           `${r.perWorker![0]}–${r.perWorker![1]}`,
           ratio(r.opsPerSecond, bestThroughput),
@@ -446,7 +512,8 @@ function parseArgs(argv: string[]): Map<string, string> {
 
 async function main(args: Map<string, string>): Promise<number> {
   const workers = Number(args.get("workers") ?? 8);
-  const seconds = Number(args.get("seconds") ?? (SMOKE ? 0.5 : 3));
+  const seconds = Number(args.get("seconds") ?? (SMOKE ? 0.5 : 2));
+  const rounds = Number(args.get("rounds") ?? (SMOKE ? 1 : 3));
   const pollMs = Number(args.get("poll-ms") ?? 1);
   const modeArg = args.get("mode") ?? "both";
   const modes = modeArg === "both"
@@ -457,7 +524,10 @@ async function main(args: Map<string, string>): Promise<number> {
   if (!modes) throw new RangeError(`--mode must be connections, processes or both: "${modeArg}"`);
   const contenders = args.has("libs")
     ? args.get("libs")!.split(",").map((name) => contender(name.trim()))
-    : CONTENDERS;
+    : [...CONTENDERS];
+  // Reference rows of baton with other fairness windows, right after baton.
+  const windows = args.get("windows")?.split(",").filter(Boolean).map(Number) ?? [];
+  contenders.splice(1, 0, ...windows.map((ms) => batonContender(ms)));
 
   const server = await startRedis();
   const admin = await IOREDIS.connect(server.url) as unknown as Redis;
@@ -469,17 +539,29 @@ async function main(args: Map<string, string>): Promise<number> {
   try {
     const redisVersion = /redis_version:(\S+)/.exec(await admin.info("server"))?.[1];
     console.log(
-      `\ncontention: ${workers} workers, ${seconds} s per library, one key, critical section` +
+      `\ncontention: ${workers} workers, ${rounds} rounds of ${seconds} s per library, one key, critical section` +
         ` GET + SET${SMOKE ? " (smoke)" : ""}`,
     );
     console.log(`${new Date().toISOString()}, ${await machine()}, Redis ${redisVersion}`);
     for (const mode of modes) {
-      const rows: Row[] = [];
-      for (const c of contenders) {
-        const row = await runCase(c, mode, admin, runId, o);
-        if (row.error !== undefined) failures++;
-        rows.push(row);
+      // Rounds take turns, each starting with another library, so that load that comes
+      // and goes on the machine hits every library alike.
+      const samples = contenders.map(() => [] as Sample[]);
+      const errors: (string | undefined)[] = contenders.map(() => undefined);
+      for (let round = 0; round < rounds; round++) {
+        for (let j = 0; j < contenders.length; j++) {
+          const i = (j + round) % contenders.length;
+          if (errors[i] !== undefined) continue;
+          const key = `bench:${runId}:contention:${mode}:${round}:${slug(contenders[i]!.name)}`;
+          try {
+            samples[i]!.push(await runOnce(contenders[i]!, mode, admin, key, o));
+          } catch (error) {
+            errors[i] = error instanceof Error ? error.message : String(error);
+            failures++;
+          }
+        }
       }
+      const rows = contenders.map((c, i) => rowOf(c, samples[i]!, errors[i]));
       out[mode] = rows;
       console.log(
         `\n${
@@ -496,6 +578,7 @@ async function main(args: Map<string, string>): Promise<number> {
       targets: verdicts,
       workers,
       seconds,
+      rounds,
       pollMs,
       redisVersion,
       modes: out,

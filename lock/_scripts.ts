@@ -1,13 +1,22 @@
 // The Lua scripts baton runs in Redis, and how they are sent: by SHA, falling back to
 // the source when the server does not have them yet (a new server, or SCRIPT FLUSH).
 //
-// Keys of one lock: KEYS[1] the lock (value: owner token, with a PX lease),
-// KEYS[2] the waiters' queue (zset "token|leaseMs|windowMs" -> arrival time in µs),
-// KEYS[3] the waiters' liveness (zset of the same members -> deadline in ms), KEYS[4]
-// the head marker ("member|sinceMs|notified": since when the first waiter is first).
-// Waiters refresh their deadline on every attempt; a waiter that stops (a crashed
-// process) is dropped once its deadline passes. Unfairness is bounded: once the first
-// waiter has been first for its fairness window, a release hands the lock to it.
+// Keys of one lock (see _keysOf): KEYS[1] the lock (value: the owner's token, with a PX
+// lease); KEYS[2] the waiters' queue (zset: token -> arrival time in µs); KEYS[3] the
+// waiters' data (hash: token -> "ttlMs|windowMs|deadlineMs|channel", and field "~head"
+// -> "token|sinceMs|windowMs" for the first live waiter, since when it has been first).
+// Every attempt of a waiter renews its deadline; a waiter whose deadline passed (its
+// process died) is dropped when it comes first.
+//
+// Unfairness is bounded: while the first waiter's window runs, a free lock goes to
+// whoever asks and is not queued (typically the holder that just released it, asking
+// again: a streak without a switch between processes). After the window, a release
+// hands the lock straight to the first waiter: it sets the waiter's token and lease and
+// publishes "+token" on the channel of the waiter's subscriber connection, so that only
+// that process wakes. A release that frees the lock within the window tells its caller,
+// who hands the lock over (NUDGE) unless it takes it again within a moment. A waiter
+// that becomes first is told so ("!token"): should nothing reach it, it tries again
+// shortly after its window, rather than at its next fallback poll.
 import { _isNoScript, type _Reply, type _Send } from "./_client.ts";
 
 /** A script with its source and, once computed, its SHA-1 digest in hex. */
@@ -32,132 +41,186 @@ export function _script(name: string, source: string): _Script {
   return s;
 }
 
-// Sets `now` (ms) from the server's clock, and `fmt` to write whole numbers in full
-// (Lua's own formatting turns large ones into exponents).
-const NOW = `
+// Shared Lua: the clock (`now`, ms, from the server) and the queue's bookkeeping.
+// `fmt` writes whole numbers in full (Lua's own formatting turns large ones into
+// exponents). `waiter(token)` reads a waiter's ttl, window, deadline and channel (nil
+// when unknown). `nextHead()` finds the first live waiter (dropping the dead ones
+// before it), records it as the head from now on, and returns its token, since and
+// window (nil when nobody waits). `head(h)` parses the recorded head `h` (read when not
+// given), or finds it. `handOver(token)` gives the free lock to that waiter.
+const QUEUE = `
+local K, Q, D = KEYS[1], KEYS[2], KEYS[3]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local function fmt(n) return string.format('%.0f', n) end
-`;
-
-// Drops the waiters whose deadline has passed and reads the first live one: `head`
-// (its queue member), `headToken`, `headTtl`, `headWindow`, and from the head marker
-// since when it has been first (`since`, ms) and whether a release told it the lock
-// was free (`notified`, '0' or '1').
-const HEAD = `
-local dead = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
-for i = 1, #dead do redis.call('ZREM', KEYS[2], dead[i]) end
-if #dead > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now) end
-local head = redis.call('ZRANGE', KEYS[2], 0, 0)[1]
-local headToken, headTtl, headWindow, since, notified
-if head then
-  headToken, headTtl, headWindow = string.match(head, '^(.-)|(%d+)|(%d+)$')
-  headWindow = tonumber(headWindow)
-  local mark = redis.call('GET', KEYS[4])
-  local markHead, markSince, markNotified
-  if mark then markHead, markSince, markNotified = string.match(mark, '^(.*)|(%d+)|(%d)$') end
-  if markHead == head then
-    since, notified = tonumber(markSince), markNotified
-  else
-    since, notified = now, '0'
-    redis.call('SET', KEYS[4], head .. '|' .. fmt(now) .. '|0', 'PX', 60000)
+local function waiter(token)
+  local info = redis.call('HGET', D, token)
+  if not info then return nil end
+  local ttl, window, deadline, channel = string.match(info, '^(%d+)|(%d+)|(%d+)|(.*)$')
+  return tonumber(ttl), tonumber(window), tonumber(deadline), channel
+end
+local function drop(token)
+  redis.call('ZREM', Q, token)
+  redis.call('HDEL', D, token)
+end
+local function nextHead()
+  for _ = 1, 100 do
+    local first = redis.call('ZRANGE', Q, 0, 0)[1]
+    if not first then break end
+    local _, window, deadline, channel = waiter(first)
+    if window and deadline >= now then
+      redis.call('HSET', D, '~head', first .. '|' .. fmt(now) .. '|' .. window)
+      if channel ~= '' then redis.call('PUBLISH', channel, '!' .. first) end
+      return first, now, window
+    end
+    drop(first)
   end
+  redis.call('HDEL', D, '~head')
+  return nil
+end
+local function head(h)
+  if h == nil then h = redis.call('HGET', D, '~head') end
+  if not h then return nextHead() end
+  local token, since, window = string.match(h, '^(.-)|(%d+)|(%d+)$')
+  return token, tonumber(since), tonumber(window)
+end
+-- Gives the free lock to waiter 'token' when it is alive (its token, its lease) and says
+-- so on its channel; returns whether it did. The waiter leaves the queue either way,
+-- and the next one becomes the head.
+local function handOver(token)
+  local ttl, _, deadline, channel = waiter(token)
+  drop(token)
+  if not deadline or deadline < now then return false end
+  redis.call('SET', K, token, 'PX', ttl)
+  nextHead()
+  if channel ~= '' then redis.call('PUBLISH', channel, '+' .. token) end
+  return true
 end
 `;
 
 /**
- * A waiter's attempt: takes the lock for token ARGV[1] with a lease of ARGV[2] ms. When
- * waiters are queued and the lock is free, it goes to the first of them, or to anyone
- * while that first waiter's fairness window (its ARGV[4] ms from when it became first)
- * runs. Otherwise the caller joins the queue in arrival order (or keeps its place) with
- * a deadline ARGV[3] ms from now. Returns {1, pttl} when the caller holds the lock (also
- * when a release handed it over), otherwise {0, pttl of the lock, ms left of the caller's
- * fairness window if it is first and its turn has begun, else -1}. (A single attempt is a plain SET NX PX.)
+ * A waiter's attempt: takes the lock for token ARGV[1] with a lease of ARGV[2] ms when it
+ * is free and nobody waits, or the caller is the first waiter, or the first waiter's
+ * window runs and the caller is not queued (ARGV[6] is "1" when it may be: it attempted
+ * before). A free lock after the first waiter's window goes to that waiter. Otherwise
+ * the caller joins the queue in arrival order (or keeps its place), with a deadline
+ * ARGV[3] ms from now, window ARGV[4] ms and channel ARGV[5]. Returns {1, pttl} when the
+ * caller holds the lock (also when a release handed it over), else {0, pttl, ms left of
+ * the caller's window when it is the first waiter, else -1}.
  */
 export const _ACQUIRE: _Script = _script(
   "acquire",
-  `if redis.call('EXISTS', KEYS[2]) == 0 and
-  redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return {1, tonumber(ARGV[2])}
-end
-local owner = redis.call('GET', KEYS[1])
+  `local owner = redis.call('GET', KEYS[1])
 if owner == ARGV[1] then return {1, redis.call('PTTL', KEYS[1])} end
-${NOW}
-local member = ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[4]
+local h = false
 if not owner then
-${HEAD}
-  if head == nil or head == member or now - since < headWindow then
+  h = redis.call('HGET', KEYS[3], '~head')
+  if not h then
+    -- Nobody waits: take it.
     redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-    if head then
-      redis.call('ZREM', KEYS[2], member)
-      redis.call('ZREM', KEYS[3], member)
+    if ARGV[6] == '1' then
+      redis.call('ZREM', KEYS[2], ARGV[1])
+      redis.call('HDEL', KEYS[3], ARGV[1])
+    end
+    return {1, tonumber(ARGV[2])}
+  end
+end
+${QUEUE}
+local token = ARGV[1]
+if h then
+  local hToken, since, window = head(h)
+  local free = true
+  if hToken and hToken ~= token and now - since >= window then
+    -- Free after the first waiter's window: it is that waiter's, unless it died; then
+    -- the next one's window starts now.
+    if handOver(hToken) then free = false else hToken, since, window = nextHead() end
+  end
+  if free and (not hToken or hToken == token or (now - since < window and ARGV[6] ~= '1')) then
+    redis.call('SET', K, token, 'PX', ARGV[2])
+    if ARGV[6] == '1' then
+      drop(token)
+      if hToken == token then nextHead() end
     end
     return {1, tonumber(ARGV[2])}
   end
 end
 local lease = tonumber(ARGV[3])
-redis.call('ZADD', KEYS[2], 'NX', fmt(t[1] * 1000000 + t[2]), member)
-redis.call('ZADD', KEYS[3], fmt(now + lease), member)
-for i = 2, 4 do
-  if redis.call('PTTL', KEYS[i]) < lease then redis.call('PEXPIRE', KEYS[i], lease) end
+redis.call('ZADD', Q, 'NX', fmt(t[1] * 1000000 + t[2]), token)
+redis.call('HSET', D, token, ARGV[2] .. '|' .. ARGV[4] .. '|' .. fmt(now + lease) .. '|' .. ARGV[5])
+if redis.call('PTTL', D) < lease then
+  redis.call('PEXPIRE', Q, lease)
+  redis.call('PEXPIRE', D, lease)
 end
+-- First in an empty queue: the head from now on, with its whole window to run.
 local dueIn = -1
-if redis.call('ZRANK', KEYS[2], member) == 0 then
-  local mark = redis.call('GET', KEYS[4])
-  local markHead, markSince
-  if mark then markHead, markSince = string.match(mark, '^(.*)|(%d+)|%d$') end
-  -- Only while its turn runs: before it, a release will tell it; after it, the release
-  -- hands the lock over. Either way there is nothing to poll for.
-  if markHead == member then
-    local left = tonumber(markSince) + tonumber(ARGV[4]) - now
-    if left > 0 then dueIn = left end
-  end
+if redis.call('HSETNX', D, '~head', token .. '|' .. fmt(now) .. '|' .. ARGV[4]) == 1 then
+  dueIn = tonumber(ARGV[4])
+elseif ARGV[6] == '1' then
+  local hToken, since, window = head()
+  if hToken == token and since + window > now then dueIn = since + window - now end
 end
-return {0, redis.call('PTTL', KEYS[1]), dueIn}`,
+return {0, redis.call('PTTL', K), dueIn}`,
 );
 
 /**
  * Deletes the lock only while token ARGV[1] owns it (compare-and-delete). With waiters
- * queued: once the first one's fairness window has run, hands the lock straight to it
- * (its token and lease) and publishes "+token" on channel ARGV[2]; before that, frees
- * the lock and publishes "?token" once per turn, so that it tries at once. Returns 1
- * when this owner released it, 0 when the key held another token or none.
+ * queued, once the first one's window has run, hands the lock straight to it instead.
+ * Returns 0 when the key held another token or none; 1 when released; 2 when released
+ * while the first waiter's window runs (the caller hands the lock over with NUDGE unless
+ * it takes it again at once); 3 when handed to the first waiter.
  */
 export const _RELEASE: _Script = _script(
   "release",
   `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if redis.call('EXISTS', KEYS[2]) == 1 then
-${NOW}${HEAD}
-  if head and now - since >= headWindow then
-    redis.call('SET', KEYS[1], headToken, 'PX', headTtl)
-    redis.call('ZREM', KEYS[2], head)
-    redis.call('ZREM', KEYS[3], head)
-    redis.call('PUBLISH', ARGV[2], '+' .. headToken)
-    return 1
-  end
-  if head and notified == '0' then
-    redis.call('PUBLISH', ARGV[2], '?' .. headToken)
-    redis.call('SET', KEYS[4], head .. '|' .. fmt(since) .. '|1', 'PX', 60000)
-  end
+local h = redis.call('HGET', KEYS[3], '~head')
+if not h then
+  redis.call('DEL', KEYS[1])
+  return 1
 end
-redis.call('DEL', KEYS[1])
+${QUEUE}
+local hToken, since, window = head(h)
+if hToken and now - since >= window then
+  if handOver(hToken) then return 3 end
+  -- It died: the next waiter's window starts now.
+  hToken = nextHead()
+end
+redis.call('DEL', K)
+if hToken then return 2 end
 return 1`,
 );
 
 /**
- * Takes waiter ARGV[1] (lease ARGV[2], window ARGV[3]) out of the queue: it gave up.
- * A lock handed to it meanwhile is given back, and when the lock is free the first
- * waiter is told so ("?token" on channel ARGV[4]). Returns 1.
+ * When the lock is free and waiters are queued, hands it to the first live one.
+ * Returns 1 when it did, else 0.
+ */
+export const _NUDGE: _Script = _script(
+  "nudge",
+  `if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local h = redis.call('HGET', KEYS[3], '~head')
+if not h then return 0 end
+${QUEUE}
+local hToken = head(h)
+while hToken do
+  if handOver(hToken) then return 1 end
+  hToken = nextHead()
+end
+return 0`,
+);
+
+/**
+ * Takes waiter ARGV[1] out of the queue: it gave up. A lock handed to it meanwhile is
+ * given back, and a free lock goes to the next waiter. Returns 1.
  */
 export const _LEAVE: _Script = _script(
   "leave",
-  `local member = ARGV[1] .. '|' .. ARGV[2] .. '|' .. ARGV[3]
-redis.call('ZREM', KEYS[2], member)
-redis.call('ZREM', KEYS[3], member)
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-if redis.call('EXISTS', KEYS[1]) == 0 and redis.call('EXISTS', KEYS[2]) == 1 then
-${NOW}${HEAD}
-  if head then redis.call('PUBLISH', ARGV[4], '?' .. headToken) end
+  `${QUEUE}
+drop(ARGV[1])
+if redis.call('GET', K) == ARGV[1] then redis.call('DEL', K) end
+local hToken = head()
+if hToken == ARGV[1] then hToken = nextHead() end
+while hToken and redis.call('EXISTS', K) == 0 do
+  if handOver(hToken) then break end
+  hToken = nextHead()
 end
 return 1`,
 );

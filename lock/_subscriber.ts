@@ -80,7 +80,7 @@ async function open(client: Client, onMessage: OnMessage): Promise<_PubSub> {
 /** How many subscribed channels without a listener a connection keeps before dropping them. */
 const MAX_IDLE_CHANNELS = 64;
 
-/** A waiter's registration on a channel. */
+/** A registration on a channel. */
 export interface _Listening {
   /**
    * Settles once the channel is subscribed: `true` when this call had to subscribe it
@@ -92,15 +92,33 @@ export interface _Listening {
   stop(): void;
 }
 
-/** The shared subscriber of one client. */
+/** A waiter's registration for its own news, on its connection's channel. */
+export interface _Inbox extends _Listening {
+  /** The channel to publish this waiter's news on. */
+  channel: string;
+}
+
+const READY: Promise<boolean> = Promise.resolve(false);
+
+/**
+ * The shared subscriber of one client. Besides the channels listened on by name, it
+ * has a channel of its own, on which a release tells one waiter of this client its
+ * news: messages are a kind character and the waiter's token.
+ */
 class Hub {
   #source: Client;
   #given: boolean;
   #conn: Promise<_PubSub> | undefined;
   /** Channels subscribed on the current connection (or being subscribed). */
   #subscribed = new Map<string, Promise<unknown>>();
+  /** Channels whose subscription has completed on the current connection. */
+  #done = new Set<string>();
   #listeners = new Map<string, Set<(message: string) => void>>();
+  readonly #own = `baton:waiters:${crypto.randomUUID()}`;
+  #inboxes = new Map<string, (kind: string) => void>();
   #refs = 0;
+  /** When the last user left (performance.now()), and the timer that closes after it. */
+  #idleSince = 0;
   #idle: ReturnType<typeof setTimeout> | undefined;
 
   constructor(source: Client, given: boolean) {
@@ -114,6 +132,10 @@ class Hub {
   }
 
   #dispatch = (channel: string, message: string) => {
+    if (channel === this.#own) {
+      this.#inboxes.get(message.slice(1))?.(message[0]!);
+      return;
+    }
     for (const listener of this.#listeners.get(channel) ?? []) listener(message);
   };
 
@@ -123,59 +145,105 @@ class Hub {
     const channels = [...this.#subscribed.keys()];
     this.#conn = undefined;
     this.#subscribed.clear();
+    this.#done.clear();
     conn?.then(async (c) => {
       if (this.#given) await Promise.allSettled(channels.map((ch) => c.unsubscribe(ch)));
       c.close();
     }, () => {});
   }
 
-  /** Calls `listener` with each message on `channel` until `stop()`. */
-  listen(channel: string, listener: (message: string) => void): _Listening {
-    clearTimeout(this.#idle);
+  /** Counts a user in, opens the connection if need be, and subscribes `channel`. */
+  #enter(channel: string): Promise<boolean> {
     this.#refs++;
-    let set = this.#listeners.get(channel);
-    if (!set) this.#listeners.set(channel, set = new Set());
-    set.add(listener);
     this.#conn ??= this.#given
       ? Promise.resolve(pubSubOf(this.#source, this.#dispatch, false))
       : open(this.#source, this.#dispatch);
+    if (this.#done.has(channel)) return READY;
     const conn = this.#conn;
     let subscribing = this.#subscribed.get(channel);
     const first = !subscribing;
     if (!subscribing) {
       subscribing = conn.then((c) => c.subscribe(channel));
       this.#subscribed.set(channel, subscribing);
-      // A failed subscription is forgotten, so that the next waiter tries again.
-      subscribing.catch(() => {
+      subscribing.then(() => {
+        if (this.#subscribed.get(channel) === subscribing) this.#done.add(channel);
+      }, () => {
+        // A failed subscription is forgotten, so that the next user tries again.
         if (this.#subscribed.get(channel) === subscribing) this.#subscribed.delete(channel);
       });
     }
+    return subscribing.then(() => first);
+  }
+
+  /** Counts a user out; the connection closes _SUBSCRIBER_IDLE_MS after the last one. */
+  #leave(): void {
+    this.#dropIdleChannels();
+    if (--this.#refs > 0) return;
+    // Under steady contention waiters come and go all the time: keep the connection
+    // and its channels for a short idle period rather than resubscribing, or
+    // reconnecting, for every wait; and arm one timer per period, not one per wait.
+    this.#idleSince = performance.now();
+    this.#idle ??= this.#armIdle(_SUBSCRIBER_IDLE_MS);
+  }
+
+  #armIdle(ms: number): ReturnType<typeof setTimeout> {
+    const timer = setTimeout(() => {
+      this.#idle = undefined;
+      if (this.#refs > 0) return;
+      const left = this.#idleSince + _SUBSCRIBER_IDLE_MS - performance.now();
+      if (left > 1) this.#idle = this.#armIdle(left);
+      else this.#close();
+    }, ms);
+    _unref(timer);
+    return timer;
+  }
+
+  /** Calls `listener` with each message on `channel` until `stop()`. */
+  listen(channel: string, listener: (message: string) => void): _Listening {
+    let set = this.#listeners.get(channel);
+    if (!set) this.#listeners.set(channel, set = new Set());
+    set.add(listener);
+    const ready = this.#enter(channel);
     let stopped = false;
     return {
-      ready: subscribing.then(() => first),
+      ready,
       stop: () => {
         if (stopped) return;
         stopped = true;
         set.delete(listener);
         if (set.size === 0) this.#listeners.delete(channel);
-        this.#dropIdleChannels();
-        if (--this.#refs === 0) {
-          // Under steady contention waiters come and go all the time: keep the
-          // connection and its channels for a short idle period rather than
-          // resubscribing, or reconnecting, for every wait.
-          this.#idle = setTimeout(() => this.#close(), _SUBSCRIBER_IDLE_MS);
-          _unref(this.#idle);
-        }
+        this.#leave();
+      },
+    };
+  }
+
+  /** Calls `onNews` with the kind of each message for waiter `token` until `stop()`. */
+  inbox(token: string, onNews: (kind: string) => void): _Inbox {
+    this.#inboxes.set(token, onNews);
+    const ready = this.#enter(this.#own);
+    let stopped = false;
+    return {
+      channel: this.#own,
+      ready,
+      stop: () => {
+        if (stopped) return;
+        stopped = true;
+        this.#inboxes.delete(token);
+        this.#leave();
       },
     };
   }
 
   /** Unsubscribes channels nobody listens on, once there are many of them. */
   #dropIdleChannels(): void {
-    const idle = [...this.#subscribed.keys()].filter((ch) => !this.#listeners.has(ch));
-    if (idle.length <= MAX_IDLE_CHANNELS || !this.#conn) return;
+    if (this.#subscribed.size <= MAX_IDLE_CHANNELS + 1 || !this.#conn) return;
+    const idle = [...this.#subscribed.keys()].filter((ch) =>
+      ch !== this.#own && !this.#listeners.has(ch)
+    );
+    if (idle.length <= MAX_IDLE_CHANNELS) return;
     for (const channel of idle) {
       this.#subscribed.delete(channel);
+      this.#done.delete(channel);
       this.#conn.then((c) => c.unsubscribe(channel)).catch(() => {});
     }
   }
@@ -201,6 +269,19 @@ export function _listen(
   listener: (message: string) => void,
 ): _Listening {
   return hubOf(client, given).listen(channel, listener);
+}
+
+/**
+ * Listens for the news of waiter `token` (its kind: "+" handed the lock, "?" the lock is
+ * free) on the own channel of the shared subscriber of `client` (or of `given`).
+ */
+export function _inbox(
+  client: RedisClient,
+  given: RedisClient | undefined,
+  token: string,
+  onNews: (kind: string) => void,
+): _Inbox {
+  return hubOf(client, given).inbox(token, onNews);
 }
 
 /** Whether the shared subscriber of `client` (or `given`) is open, so listening is cheap. */

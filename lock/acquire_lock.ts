@@ -1,7 +1,7 @@
-import { _backendOf, _channelOf, type _LockBackend } from "./_backend.ts";
+import { _backendOf, type _LockBackend, type _Wait } from "./_backend.ts";
 import { _describe, _isRedisClient } from "./_client.ts";
 import { _Lock } from "./_lock.ts";
-import { _canSubscribe, _listen, type _Listening, _subscriberOpen } from "./_subscriber.ts";
+import { _canSubscribe, type _Inbox, _inbox, _subscriberOpen } from "./_subscriber.ts";
 import {
   _checkBoolean,
   _checkFunction,
@@ -16,6 +16,12 @@ import { LockAcquireError } from "./errors.ts";
 import type { AcquireLockOptions, Lock, RedisClient } from "./types.ts";
 
 const ACTION = "acquire lock";
+
+/**
+ * How long after its window a first waiter that heard nothing tries again, in ms: by
+ * then a holder taking the lock again and again has usually handed it over.
+ */
+const HEAD_SLACK_MS = 2;
 
 /**
  * Takes the lock on `key` in one Redis round trip, with a lease of `ttl` seconds and a
@@ -140,8 +146,13 @@ export async function acquireLock(
   };
   // A waiter keeps its place in the queue by attempting at least this often.
   const waiting = timeoutMs > 0 || retries > 0;
-  const wait = waiting
-    ? { leaseMs: 2 * backoff.maxRetryDelayMs + 2000, windowMs: Math.round(o.fairnessWindow ?? 10) }
+  const wait: _Wait | undefined = waiting
+    ? {
+      leaseMs: 2 * backoff.maxRetryDelayMs + 2000,
+      windowMs: Math.round(o.fairnessWindow ?? 10),
+      channel: "",
+      queued: false,
+    }
     : undefined;
   const canSubscribe = o.subscriber !== false &&
     (o.subscriber !== undefined || _canSubscribe(redis));
@@ -153,23 +164,35 @@ export async function acquireLock(
   let attempts = 0;
   // Set when a release hands this waiter the lock: performance.now() at the news.
   let handedAt: number | undefined;
+  // While this waiter is first: when to try again should no news come.
+  let headDueAt: number | undefined;
+  let headNews = false;
   let wake: () => void = () => {};
-  let listening: _Listening | undefined;
-  const listen = () => {
-    // A release that hands this waiter the lock publishes its token.
-    listening = _listen(redis, o.subscriber || undefined, _channelOf(key), (message) => {
-      if (message.slice(1) !== token || handedAt !== undefined) return;
-      // "+token": the release handed this waiter the lock. "?token": it is free, try now.
-      if (message[0] === "+") handedAt = performance.now();
+  let subscribed = false;
+  let inbox: _Inbox | undefined;
+  const listen = (w: _Wait) => {
+    // News for this waiter on the channel of this client's subscriber connection: "+",
+    // a release handed it the lock; "!", it is first now.
+    inbox = _inbox(redis, o.subscriber || undefined, token, (kind) => {
+      if (handedAt !== undefined) return;
+      if (kind === "+") handedAt = performance.now();
+      else if (kind === "!" && w.windowMs > 0) {
+        headDueAt = performance.now() + w.windowMs + HEAD_SLACK_MS;
+        headNews = true;
+      } else return;
       wake();
     });
-    // If the channel was not subscribed yet, a release may have come before it was:
-    // try again at once when it is.
-    listening.ready.then((missed) => missed && wake(), () => {});
+    w.channel = inbox.channel;
+    // If the channel was not subscribed yet, news may have come before it was: try
+    // again at once when it is.
+    inbox.ready.then((missed) => {
+      subscribed = true;
+      if (missed) wake();
+    }, () => w.channel = "");
   };
   // With the subscriber already open, listening costs nothing: start before the first
   // attempt, so that no release can come between the attempt and the listening.
-  if (waiting && canSubscribe && _subscriberOpen(redis, o.subscriber || undefined)) listen();
+  if (wait && canSubscribe && _subscriberOpen(redis, o.subscriber || undefined)) listen(wait);
   let lock: _Lock | undefined;
   try {
     while (!lock) {
@@ -180,21 +203,37 @@ export async function acquireLock(
       else if (handedAt !== undefined) lock = lockOf(handedAt + ttlMs);
       else if (attempts > retries || performance.now() >= deadline) break;
       else {
-        if (canSubscribe && !listening) listen();
-        let delayMs = _backoffMs(attempts, backoff);
-        // Never sleep past the holder's lease, nor past this waiter's turn.
+        wait!.queued = true;
+        if (canSubscribe && !inbox) listen(wait!);
+        // The try shortly after the window is made once (this attempt, if it was due).
+        if (headDueAt !== undefined && sentAt >= headDueAt - 1) headDueAt = undefined;
+        if (attempt.dueInMs >= 0 && wait!.windowMs > 0) {
+          headDueAt = sentAt + attempt.dueInMs + HEAD_SLACK_MS;
+        }
+        // A subscribed waiter is told when the lock is its: it polls only in case news
+        // got lost, at the cap, or shortly after its window once it is first. One that
+        // cannot subscribe polls with the growing backoff.
+        let delayMs = subscribed
+          ? _backoffMs(1, { ...backoff, retryDelayMs: backoff.maxRetryDelayMs })
+          : _backoffMs(attempts, backoff);
+        // Never sleep past the holder's lease.
         if (attempt.remainingMs >= 0) delayMs = Math.min(delayMs, attempt.remainingMs + 1);
-        if (attempt.dueInMs >= 0) delayMs = Math.min(delayMs, attempt.dueInMs + 1);
-        await _sleep(Math.min(delayMs, deadline - performance.now()), o.signal, (w) => wake = w);
+        const until = Math.min(performance.now() + delayMs, deadline);
+        do {
+          headNews = false;
+          const due = Math.min(until, headDueAt ?? Infinity);
+          await _sleep(due - performance.now(), o.signal, (w) => wake = w);
+          // News that this waiter is first only moves its next try.
+        } while (headNews && handedAt === undefined);
         if (handedAt !== undefined) lock = lockOf(handedAt + ttlMs);
       }
     }
   } catch (error) {
     // Aborted (or Redis failed): leave the queue, giving back a lock handed over meanwhile.
-    if (wait) await leaveQueue(backend, key, token, ttlMs, wait.windowMs);
+    if (wait?.queued) await leaveQueue(backend, key, token);
     throw error;
   } finally {
-    listening?.stop();
+    inbox?.stop();
   }
   if (lock) {
     if (o.signal?.aborted) {
@@ -204,7 +243,7 @@ export async function acquireLock(
     if (o.watchdog) lock._startWatchdog();
     return lock;
   }
-  if (wait) await leaveQueue(backend, key, token, ttlMs, wait.windowMs);
+  if (wait?.queued) await leaveQueue(backend, key, token);
   if (o.throwOnFail === false) return null;
   throw new LockAcquireError(
     o.errorMessage ?? `Cannot acquire lock "${key}": it is held elsewhere`,
@@ -218,16 +257,10 @@ export async function acquireLock(
  * place lapses. Bounded to 100 ms, and a failure is
  * ignored: the place lapses on its own.
  */
-async function leaveQueue(
-  backend: _LockBackend,
-  key: string,
-  token: string,
-  ttlMs: number,
-  windowMs: number,
-): Promise<void> {
+async function leaveQueue(backend: _LockBackend, key: string, token: string): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   await Promise.race([
-    backend.leave(key, token, ttlMs, windowMs).catch(() => {}),
+    backend.leave(key, token).catch(() => {}),
     new Promise<void>((resolve) => timer = setTimeout(resolve, 100)),
   ]);
   clearTimeout(timer);

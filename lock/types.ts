@@ -83,15 +83,19 @@ export interface AcquireLockOptions {
    */
   retries?: number;
   /**
-   * The first polling delay of a waiter, in milliseconds; it doubles per retry up to
-   * `maxRetryDelay`. Polling is the fallback: a waiter that is subscribed is woken as
-   * soon as the lock is released, and never sleeps past the holder's lease.
+   * The first polling delay of a waiter that cannot subscribe, in milliseconds; it
+   * doubles per retry up to `maxRetryDelay`. A subscribed waiter is told when a release
+   * hands it the lock, so it polls only in case that news got lost: every
+   * `maxRetryDelay`, and once shortly after its `fairnessWindow` when it is first in
+   * line. No waiter sleeps past the holder's lease.
    *
    * @default {10}
    */
   retryDelay?: number;
   /**
-   * The longest polling delay of a waiter, in milliseconds.
+   * The longest polling delay of a waiter, in milliseconds. A waiter's place in the
+   * queue lapses when it has not polled for `2 * maxRetryDelay + 2000` ms (its process
+   * died).
    *
    * @default {500}
    */
@@ -106,11 +110,12 @@ export interface AcquireLockOptions {
   /**
    * How unfair waiting may be, in milliseconds. Waiters queue in arrival order; once a
    * waiter is first in line, a holder that releases may still take the lock straight
-   * back (or anyone may take it) for this long, after which the next release hands the
-   * lock to that waiter. This keeps a busy lock's throughput close to an unfair lock's
-   * while no waiter starves: the k-th in line waits at most about k times (this window
-   * plus one hold). `0` grants in strict arrival order. The first waiter's own value
-   * counts.
+   * back (as may any caller not already queued) for this long, after which the next
+   * release hands the lock to that waiter. Waiters further back never jump the line.
+   * On a busy lock this keeps one process taking the lock again and again for a while
+   * (switching processes costs far more than a round trip) while no waiter starves: the
+   * k-th in line waits about k times (this window plus one hold). `0` grants in strict
+   * arrival order. The first waiter's own value counts.
    *
    * @default {10}
    */

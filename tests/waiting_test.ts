@@ -1,6 +1,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { acquireLock, type Lock, LockAcquireError, type RedisClient } from "../mod.ts";
+import { _backendOf, _keysOf } from "../lock/_backend.ts";
 import { _SUBSCRIBER_IDLE_MS } from "../lock/_subscriber.ts";
 import { _backoffMs } from "../lock/_wait.ts";
 import { Redis } from "ioredis";
@@ -90,6 +91,46 @@ describe("waiting for a held lock", () => {
           const handoffMs = performance.now() - releasedAt;
           assert.ok(handoffMs < 1500, `handoff took ${handoffMs} ms`);
           assert.equal(await admin.sendCommand(["GET", key]), next.token);
+          await next.release();
+        });
+
+        it("a release within the first waiter's window hands the lock over a moment later, when the holder does not take it back", async () => {
+          const key = uniqueKey("nudge");
+          const lock = await acquireLock(a, key, { ttl: 10 });
+          // A long window, and no poll for 5 s: only the releasing client's hand-over can
+          // bring the lock to it early.
+          const waiter = acquireLock(b, key, {
+            timeout: 10_000,
+            fairnessWindow: 3000,
+            retryDelay: 5000,
+            maxRetryDelay: 5000,
+          });
+          await sleep(100);
+          const releasedAt = performance.now();
+          await lock.release();
+          const next = await waiter;
+          const handoffMs = performance.now() - releasedAt;
+          assert.ok(handoffMs < 1000, `handoff took ${handoffMs} ms`);
+          await next.release();
+        });
+
+        it("if that hand-over never comes (the holder's client closed), the first waiter tries again shortly after its window", async () => {
+          const key = uniqueKey("lost-nudge");
+          const holder = await kind.connect(server.url);
+          const lock = await acquireLock(holder, key, { ttl: 10 });
+          const waiter = acquireLock(b, key, {
+            timeout: 10_000,
+            fairnessWindow: 300,
+            retryDelay: 5000,
+            maxRetryDelay: 5000,
+          });
+          await sleep(50);
+          const releasedAt = performance.now();
+          await lock.release();
+          await kind.close(holder); // before its hand-over, 1 ms after the release
+          const next = await waiter;
+          const handoffMs = performance.now() - releasedAt;
+          assert.ok(handoffMs < 2000, `got the lock ${handoffMs} ms after the release`);
           await next.release();
         });
       } else {
@@ -184,9 +225,11 @@ describe("waiting for a held lock", () => {
         await assert.rejects(
           acquireLock(b, key, { timeout: 400, retryDelay: 4000, maxRetryDelay: 4000, jitter: 0 }),
           (e: unknown) => {
-            // The first attempt, one when the subscription is up, one at the deadline.
+            // The first attempt, one when the subscription is up, one shortly after its
+            // fairness window (in case a release that freed the lock meanwhile went
+            // unheard), one at the deadline.
             assert.ok(
-              e instanceof LockAcquireError && e.attempts <= 3,
+              e instanceof LockAcquireError && e.attempts <= 4,
               `attempts ${(e as LockAcquireError).attempts}`,
             );
             return true;
@@ -285,9 +328,9 @@ describe("waiting for a held lock", () => {
         if (subscribes) assert.ok(performance.now() - releasedAt < 1500);
         await next.release();
         // Every queue key is gone, or expires.
-        for (const suffix of [":baton:queue", ":baton:alive"]) {
-          const ttl = Number(await admin.sendCommand(["PTTL", key + suffix]));
-          assert.ok(ttl === -2 || ttl > 0, `${suffix} pttl ${ttl}`);
+        for (const queueKey of _keysOf(key).slice(1)) {
+          const ttl = Number(await admin.sendCommand(["PTTL", queueKey]));
+          assert.ok(ttl === -2 || ttl > 0, `${queueKey} pttl ${ttl}`);
         }
       });
     });
@@ -297,30 +340,27 @@ describe("waiting for a held lock", () => {
     const redis = await IOREDIS.connect(server.url);
     try {
       const key = uniqueKey("ghost");
-      // A waiter that joined and then died: first in the queue, its place lapsing in 1.3 s.
-      const [time] = await admin.sendCommand(["TIME"]) as [string];
-      const nowMs = Number(time) * 1000;
-      await admin.sendCommand(["ZADD", `${key}:baton:queue`, "1", "ghost|10000|0"]);
-      await admin.sendCommand([
-        "ZADD",
-        `${key}:baton:alive`,
-        String(nowMs + 1300),
-        "ghost|10000|0",
-      ]);
-      await admin.sendCommand(["PEXPIRE", `${key}:baton:queue`, "5000"]);
-      await admin.sendCommand(["PEXPIRE", `${key}:baton:alive`, "5000"]);
-      // The lock is free, but it is the first waiter's turn: a newcomer that waits
-      // queues behind it. (A single attempt, a plain SET NX, would take the free lock.)
-      assert.equal(await acquireLock(redis, key, { timeout: 100, throwOnFail: false }), null);
-      const lock = await acquireLock(redis, key, {
-        timeout: 5000,
-        retryDelay: 20,
-        maxRetryDelay: 100,
+      const queue = _keysOf(key)[1];
+      const holder = await acquireLock(redis, key, { ttl: 10 });
+      // A waiter that joined and then died: first in the queue, its place lapsing in
+      // 300 ms (a real waiter renews it at every attempt).
+      const ghost = await _backendOf(redis, "test").acquire(key, "ghost", 10_000, {
+        leaseMs: 300,
+        windowMs: 0,
+        channel: "",
+        queued: false,
       });
-      assert.equal(
-        await admin.sendCommand(["ZSCORE", `${key}:baton:queue`, "ghost|10000|0"]),
-        null,
-      );
+      assert.equal(ghost.acquired, false);
+      assert.equal(await admin.sendCommand(["ZRANK", queue, "ghost"]), 0);
+      const next = acquireLock(redis, key, { timeout: 5000 });
+      await sleep(400);
+      assert.equal(await admin.sendCommand(["ZRANK", queue, "ghost"]), 0, "still queued");
+      // The release finds the first waiter gone, and the lock goes to the next one.
+      const releasedAt = performance.now();
+      await holder.release();
+      const lock = await next;
+      assert.ok(performance.now() - releasedAt < 1000);
+      assert.equal(await admin.sendCommand(["ZSCORE", queue, "ghost"]), null);
       await lock.release();
     } finally {
       await IOREDIS.close(redis);
