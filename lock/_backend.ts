@@ -3,7 +3,7 @@
 // _LockBackend and reuses everything above it.
 import { type _Reply, type _Send, _sendOf } from "./_client.ts";
 import { _ACQUIRE, _evalScript, _EXTEND, _LEAVE, _NUDGE, _RELEASE, _STATUS } from "./_scripts.ts";
-import { _unref } from "./_wait.ts";
+import { _nextTurn } from "./_wait.ts";
 import type { LockStatus, RedisClient } from "./types.ts";
 
 /** The outcome of one acquire attempt. */
@@ -76,21 +76,16 @@ function int(reply: _Reply | undefined): number {
   return typeof reply === "number" ? reply : Number(reply);
 }
 
-/**
- * How long a client that freed a lock during the first waiter's window waits for its
- * own next attempt on that key before it hands the lock to that waiter, in ms.
- */
-export const _NUDGE_AFTER_MS = 1;
-
 /** Keys remembered per client at most as handed to a waiter. */
 const MAX_KEYS = 1000;
 
 /** A backend that runs baton's scripts through `send`. */
 export function _redisBackendOf(send: _Send): _LockBackend {
-  // Keys this client freed during the first waiter's window: unless it asks for the
-  // key again within _NUDGE_AFTER_MS (a holder taking it straight back, which saves a
-  // switch between processes), the lock goes to that waiter then.
-  const nudges = new Map<string, ReturnType<typeof setTimeout>>();
+  // Keys this client freed during the first waiter's window: unless it asks for the key
+  // again at once, in the code that runs on from the release (a holder taking it
+  // straight back, which saves a switch between processes), the lock goes to that
+  // waiter on the next turn of the event loop.
+  const nudges = new Map<string, () => void>();
   // Keys this client last handed to a waiter: it will find them held, so its next
   // attempt queues at once rather than trying SET NX first.
   const handedOver = new Set<string>();
@@ -102,7 +97,7 @@ export function _redisBackendOf(send: _Send): _LockBackend {
     async acquire(key, token, ttlMs, wait) {
       const pending = nudges.get(key);
       if (pending !== undefined) {
-        clearTimeout(pending);
+        pending();
         nudges.delete(key);
       }
       try {
@@ -137,10 +132,8 @@ export function _redisBackendOf(send: _Send): _LockBackend {
     async release(key, token) {
       const released = int(await _evalScript(send, _RELEASE, _keysOf(key), [token]));
       if (released === 2) {
-        clearTimeout(nudges.get(key));
-        const timer = setTimeout(() => nudge(key), _NUDGE_AFTER_MS);
-        _unref(timer);
-        nudges.set(key, timer);
+        nudges.get(key)?.();
+        nudges.set(key, _nextTurn(() => nudge(key)));
       } else if (released === 3) {
         if (handedOver.size >= MAX_KEYS) handedOver.clear();
         handedOver.add(key);

@@ -58,3 +58,23 @@ export function _unref(timer: unknown): void {
     (globalThis as { Deno?: { unrefTimer?(id: number): void } }).Deno?.unrefTimer?.(timer);
   }
 }
+
+type Immediate = {
+  setImmediate?: (fn: () => void) => unknown;
+  clearImmediate?: (handle: unknown) => void;
+};
+
+/**
+ * Calls `fn` on the next turn of the event loop (setImmediate where the runtime has it:
+ * Deno 2, Bun, Node; else a 0 ms timer), after the code that runs on from the current
+ * one, promise continuations included. Returns a function that cancels the call.
+ */
+export function _nextTurn(fn: () => void): () => void {
+  const g = globalThis as Immediate;
+  if (typeof g.setImmediate === "function" && typeof g.clearImmediate === "function") {
+    const handle = g.setImmediate(fn);
+    return () => g.clearImmediate!(handle);
+  }
+  const timer = setTimeout(fn, 0);
+  return () => clearTimeout(timer);
+}
