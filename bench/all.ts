@@ -373,7 +373,14 @@ try {
     {
       name: "contention, separate connections and separate processes",
       command: deno,
-      args: ["run", "-A", "bench/contention.ts", "--mode", "both"],
+      args: [
+        "run",
+        "-A",
+        "bench/contention.ts",
+        "--mode",
+        "both",
+        ...(SMOKE ? [] : ["--windows", "0,5,20"]),
+      ],
       runtime: "deno",
     },
   ];

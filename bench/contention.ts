@@ -135,6 +135,11 @@ const CONTENDERS: Contender[] = [
 interface WorkerResult {
   /** The wait of every acquire, in ms. */
   waits: number[];
+  /**
+   * When it held the lock: the start and end (before release) of every critical
+   * section, as one flat list of ms since the epoch (a clock its processes share).
+   */
+  spans: number[];
   /** From the start signal to the end of its last critical section, in ms. */
   elapsedMs: number;
   /** CPU time (user + system) of its process while it worked, in ms. */
@@ -157,19 +162,22 @@ async function work(
   const startedAt = performance.now();
   const stopAt = startedAt + seconds * 1000;
   const waits: number[] = [];
+  const spans: number[] = [];
   while (performance.now() < stopAt && !stop()) {
     const askedAt = performance.now();
     const release = await acquire();
-    waits.push(performance.now() - askedAt);
+    const gotAt = performance.now();
+    waits.push(gotAt - askedAt);
     try {
       // The critical section: two commands, a read-modify-write that a broken lock loses.
       const value = Number(await client.get(counterKey) ?? 0);
       await client.set(counterKey, String(value + 1));
     } finally {
+      spans.push(performance.timeOrigin + gotAt, performance.timeOrigin + performance.now());
       await release();
     }
   }
-  return { waits, elapsedMs: performance.now() - startedAt };
+  return { waits, spans, elapsedMs: performance.now() - startedAt };
 }
 
 interface Options {
@@ -342,6 +350,12 @@ interface Row {
   commandsPerOp?: number;
   /** The workers' CPU time per acquire, in ms. */
   cpuPerOpMs?: number;
+  /** How often the lock went to another worker. */
+  switchesPerSecond?: number;
+  /** The pace of a worker that keeps the lock (see Switching.streakCycleMs). */
+  streakCycleMs?: number;
+  /** The time beyond the streak pace that the run took, per switch, in ms. */
+  lostPerSwitchMs?: number;
   lostUpdates?: number;
   /** The fewest and the most acquires of one worker: how evenly the lock was shared. */
   perWorker?: [min: number, max: number];
@@ -371,6 +385,52 @@ interface Sample {
   lostUpdates: number;
   perWorker: number[];
   cpuMs: number;
+  switching: Switching;
+}
+
+/** How the lock moved between workers in one run. */
+interface Switching {
+  /** Times the lock went to another worker than the one that held it last. */
+  switches: number;
+  /**
+   * The median time from one critical section's start to the next one's, late in long
+   * streaks (the 20th section of a worker in a row and after): the pace of a worker
+   * that keeps the lock. Undefined when no streak was that long.
+   */
+  streakCycleMs: number | undefined;
+  /**
+   * Time beyond that pace spent by the first 20 sections after each switch (the switch
+   * itself, and a worker that just got the lock being slower at first), in ms.
+   */
+  excessMs: number;
+}
+
+/** Orders every worker's critical sections in time and measures the switches. */
+function switchingOf(results: WorkerResult[]): Switching {
+  const sections: [start: number, worker: number][] = [];
+  results.forEach((r, worker) => {
+    for (let i = 0; i < r.spans.length; i += 2) sections.push([r.spans[i]!, worker]);
+  });
+  sections.sort((a, b) => a[0] - b[0]);
+  // Each section's distance to the previous one, and its place in its worker's streak.
+  const cycles: [ms: number, inRow: number][] = [];
+  let switches = 0;
+  let inRow = 0;
+  for (let i = 1; i < sections.length; i++) {
+    if (sections[i]![1] === sections[i - 1]![1]) inRow++;
+    else {
+      switches++;
+      inRow = 0;
+    }
+    cycles.push([sections[i]![0] - sections[i - 1]![0], inRow]);
+  }
+  const late = cycles.filter(([, n]) => n >= 20).map(([ms]) => ms).sort((a, b) => a - b);
+  const pace = late.length ? late[late.length >> 1] : undefined;
+  let excessMs = 0;
+  if (pace !== undefined) {
+    for (const [ms, n] of cycles) if (n < 20) excessMs += ms - pace;
+  }
+  return { switches, streakCycleMs: pace, excessMs };
 }
 
 async function runOnce(
@@ -396,6 +456,7 @@ async function runOnce(
       lostUpdates: waits.length - counter,
       perWorker: results.map((r) => r.waits.length),
       cpuMs: results.reduce((ms, r) => ms + (r.cpuMs ?? 0), 0),
+      switching: switchingOf(results),
     };
   } finally {
     await deleteKeys(admin, `${key}*`);
@@ -422,6 +483,15 @@ function rowOf(c: Contender, samples: Sample[], error: string | undefined): Row 
   row.cpuPerOpMs = samples.reduce((ms, s) => ms + s.cpuMs, 0) / waits.length;
   row.lostUpdates = samples.reduce((n, s) => n + s.lostUpdates, 0);
   row.perWorker = [Math.min(...counts), Math.max(...counts)];
+  const switches = samples.reduce((n, s) => n + s.switching.switches, 0);
+  const seconds = samples.reduce((sum, s) => sum + s.waits.length / s.opsPerSecond, 0);
+  const paces = samples.map((s) => s.switching.streakCycleMs).filter((ms) => ms !== undefined)
+    .sort((a, b) => a - b);
+  row.switchesPerSecond = switches / seconds;
+  row.streakCycleMs = paces[paces.length >> 1];
+  if (paces.length === samples.length && switches > 0) {
+    row.lostPerSwitchMs = samples.reduce((ms, s) => ms + s.switching.excessMs, 0) / switches;
+  }
   return row;
 }
 
@@ -477,6 +547,22 @@ function table(rows: Row[]): string {
           ratio(r.maxMs, bestMax),
         ]
     ),
+  );
+}
+
+/**
+ * What switching the lock between workers costs: per switch, the time the 20 critical
+ * sections after it took beyond the pace of a worker that keeps the lock.
+ */
+function switchingTable(rows: Row[]): string {
+  return markdownTable(
+    ["library", "switches/s", "cycle within a long streak", "time lost per switch"],
+    rows.filter((r) => r.error === undefined).map((r) => [
+      r.library === "baton" ? "**baton**" : r.library,
+      r.switchesPerSecond!.toFixed(0),
+      r.streakCycleMs === undefined ? "— (no streak of 20)" : formatMs(r.streakCycleMs),
+      r.lostPerSwitchMs === undefined ? "—" : formatMs(r.lostPerSwitchMs),
+    ]),
   );
 }
 
@@ -569,6 +655,8 @@ async function main(args: Map<string, string>): Promise<number> {
         }:\n`,
       );
       console.log(table(rows));
+      console.log("\nswitching the lock between workers:\n");
+      console.log(switchingTable(rows));
       verdicts[mode] = targets(rows);
       console.log(`\ntargets: ${verdicts[mode]}`);
     }

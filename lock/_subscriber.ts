@@ -1,7 +1,9 @@
-// One subscriber connection per client, shared by all of that client's waiters:
-// opened (by duplicating the client) when the first waiter listens, reference-counted,
-// and closed when the last one has left and no other came within _SUBSCRIBER_IDLE_MS. A subscriber the user passed is used as it is
-// and never closed.
+// One subscriber connection per client, shared by all of that client's waiters (and
+// debounced calls): opened (by duplicating the client) when the first one listens,
+// reference-counted, and closed when the last one has left and no other came within
+// _SUBSCRIBER_IDLE_MS. A subscriber the user passed is used as it is and never closed.
+// Each connection has a channel of its own, on which a release tells one lock waiter
+// of this client its news, so that no other process wakes.
 import type { RedisClient } from "./types.ts";
 import { _unref } from "./_wait.ts";
 
@@ -272,8 +274,8 @@ export function _listen(
 }
 
 /**
- * Listens for the news of waiter `token` (its kind: "+" handed the lock, "?" the lock is
- * free) on the own channel of the shared subscriber of `client` (or of `given`).
+ * Listens for the news of waiter `token` (its kind: "+" a release handed it the lock, "!" it
+ * is first in line now) on the own channel of the shared subscriber of `client` (or of `given`).
  */
 export function _inbox(
   client: RedisClient,
