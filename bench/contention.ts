@@ -344,6 +344,7 @@ interface Row {
   opsPerSecond?: number;
   /** The lowest and highest throughput of single runs. */
   opsRange?: [min: number, max: number];
+  meanMs?: number;
   p50Ms?: number;
   p99Ms?: number;
   maxMs?: number;
@@ -476,6 +477,7 @@ function rowOf(c: Contender, samples: Sample[], error: string | undefined): Row 
   row.ops = waits.length;
   row.opsPerSecond = quantile(rates, 0.5);
   row.opsRange = [rates[0]!, rates[rates.length - 1]!];
+  row.meanMs = waits.reduce((sum, ms) => sum + ms, 0) / waits.length;
   row.p50Ms = quantile(waits, 0.5);
   row.p99Ms = quantile(waits, 0.99);
   row.maxMs = waits[waits.length - 1];
@@ -511,6 +513,7 @@ function table(rows: Row[]): string {
       "library",
       "acquires",
       "throughput ops/s (runs' range)",
+      "mean wait",
       "p50 wait",
       "p99 wait",
       "max wait",
@@ -527,7 +530,7 @@ function table(rows: Row[]): string {
         ? [
           r.library,
           `failed: ${r.error.replaceAll("|", "/").slice(0, 120)}`,
-          ...Array(11).fill(""),
+          ...Array(12).fill(""),
         ]
         : [
           r.library === "baton" ? "**baton**" : r.peer ? r.library : `${r.library} (reference)`,
@@ -535,6 +538,7 @@ function table(rows: Row[]): string {
           `${r.opsPerSecond!.toFixed(0)} (${r.opsRange![0].toFixed(0)}–${
             r.opsRange![1].toFixed(0)
           })`,
+          formatMs(r.meanMs!),
           formatMs(r.p50Ms!),
           formatMs(r.p99Ms!),
           formatMs(r.maxMs!),
@@ -584,6 +588,30 @@ function targets(rows: Row[]): string {
   ].join(" ");
 }
 
+/**
+ * What the p99 and max targets ask together, by Little's law: the workers waiting on
+ * average (mean wait x throughput, about W - 1 for every lock here) equal throughput x
+ * mean wait, and a lock with p99 <= P and max <= M has a mean wait of at most
+ * 0.99 P + 0.01 M. So it needs a throughput of at least waiting / (0.99 P + 0.01 M).
+ */
+function littlesLaw(rows: Row[]): string {
+  const measured = rows.filter((r) => r.error === undefined);
+  const peers = measured.filter((r) => r.peer);
+  if (peers.length === 0) return "";
+  const p = 0.25 * Math.min(...peers.map((r) => r.p99Ms!));
+  const m = 0.25 * Math.min(...peers.map((r) => r.maxMs!));
+  const waiting = measured.map((r) => r.meanMs! * r.opsPerSecond! / 1000);
+  const needed = Math.min(...waiting) / ((0.99 * p + 0.01 * m) / 1000);
+  const fastest = Math.max(...measured.map((r) => r.opsPerSecond!));
+  return `workers waiting on average (mean wait x throughput): ${
+    Math.min(...waiting).toFixed(2)
+  } to ${Math.max(...waiting).toFixed(2)}; a p99 of at most ${formatMs(p)} with a max of at most ${
+    formatMs(m)
+  } needs a throughput of at least ${needed.toFixed(0)} ops/s (the fastest row: ${
+    fastest.toFixed(0)
+  } ops/s)`;
+}
+
 function parseArgs(argv: string[]): Map<string, string> {
   const args = new Map<string, string>();
   for (let i = 0; i < argv.length; i++) {
@@ -621,6 +649,7 @@ async function main(args: Map<string, string>): Promise<number> {
   const o: Options = { workers, seconds, pollMs, url: server.url };
   const out: Record<string, Row[]> = {};
   const verdicts: Record<string, string> = {};
+  const bounds: Record<string, string> = {};
   let failures = 0;
   try {
     const redisVersion = /redis_version:(\S+)/.exec(await admin.info("server"))?.[1];
@@ -659,11 +688,14 @@ async function main(args: Map<string, string>): Promise<number> {
       console.log(switchingTable(rows));
       verdicts[mode] = targets(rows);
       console.log(`\ntargets: ${verdicts[mode]}`);
+      bounds[mode] = littlesLaw(rows);
+      console.log(`\nLittle's law: ${bounds[mode]}`);
     }
     console.log("\nsettings:");
     for (const c of contenders) console.log(`- ${c.name}: ${c.settings}`);
     await writeResult(`contention-${modeArg}`, {
       targets: verdicts,
+      littlesLaw: bounds,
       workers,
       seconds,
       rounds,
