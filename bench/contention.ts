@@ -77,6 +77,29 @@ function batonContender(windowMs?: number): Contender {
   };
 }
 
+/** The shape both redlock packages share. */
+interface RedlockLike {
+  on(event: "error", listener: () => void): unknown;
+  acquire(keys: string[], ttlMs: number): Promise<{ release(): Promise<unknown> }>;
+}
+
+/** One of the redlocks, with its defaults but no limit on retries. */
+function redlockContender(name: string, make: (client: Redis) => RedlockLike): Contender {
+  return {
+    name,
+    peer: true,
+    settings: "defaults (retry every 200 ± 100 ms); retryCount -1 (no limit)",
+    worker: (client, key) => {
+      const redlock = make(client);
+      redlock.on("error", () => {});
+      return Promise.resolve(async () => {
+        const lock = await redlock.acquire([key], TTL_MS);
+        return () => lock.release();
+      });
+    },
+  };
+}
+
 const CONTENDERS: Contender[] = [
   batonContender(),
   {
@@ -90,32 +113,11 @@ const CONTENDERS: Contender[] = [
         return () => mutex.release();
       }),
   },
-  {
-    name: "@sesamecare-oss/redlock",
-    peer: true,
-    settings: "defaults (retry every 200 ± 100 ms); retryCount -1 (no limit)",
-    worker: (client, key) => {
-      const redlock = new SesameRedlock([client], { retryCount: -1 });
-      redlock.on("error", () => {});
-      return Promise.resolve(async () => {
-        const lock = await redlock.acquire([key], TTL_MS);
-        return () => lock.release();
-      });
-    },
-  },
-  {
-    name: "redlock",
-    peer: true,
-    settings: "defaults (retry every 200 ± 100 ms); retryCount -1 (no limit)",
-    worker: (client, key) => {
-      const redlock = new Redlock([client], { retryCount: -1 });
-      redlock.on("error", () => {});
-      return Promise.resolve(async () => {
-        const lock = await redlock.acquire([key], TTL_MS);
-        return () => lock.release();
-      });
-    },
-  },
+  redlockContender(
+    "@sesamecare-oss/redlock",
+    (client) => new SesameRedlock([client], { retryCount: -1 }),
+  ),
+  redlockContender("redlock", (client) => new Redlock([client], { retryCount: -1 })),
   {
     name: "raw SET NX poll loop",
     peer: false,

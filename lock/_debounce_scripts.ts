@@ -7,14 +7,7 @@
 // with its instance's id), `args` (the last call's arguments as JSON), `due` (server ms when
 // the quiet period ends), `burst` (the first call's token) and `seq` (calls so far).
 // Leading edge: KEYS[1] is a string that exists while a burst is going on.
-import { type _Script, _script } from "./_scripts.ts";
-
-// Sets `now` (ms) from the server's clock, so that every instance measures the quiet period
-// on the same clock.
-const NOW = `
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-`;
+import { _NOW, type _Script, _script } from "./_scripts.ts";
 
 /**
  * Records a call: ARGV[1] token, ARGV[2] args JSON, ARGV[3] wait ms, ARGV[4] ttl ms. Starts a
@@ -26,7 +19,7 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
  */
 export const _DEBOUNCE_CALL: _Script = _script(
   "debounce-call",
-  `${NOW}
+  `${_NOW}
 if redis.call('HGET', KEYS[1], 'state') ~= 'pending' then
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], 'burst', ARGV[1])
@@ -50,7 +43,7 @@ return {burst, seq}`,
  */
 export const _DEBOUNCE_CLAIM: _Script = _script(
   "debounce-claim",
-  `${NOW}
+  `${_NOW}
 local s = redis.call('HMGET', KEYS[1], 'state', 'token', 'due')
 if not s[1] then return {'expired'} end
 if s[2] ~= ARGV[1] then
@@ -72,7 +65,7 @@ return {'run'}`,
  */
 export const _DEBOUNCE_TAKEOVER: _Script = _script(
   "debounce-takeover",
-  `${NOW}
+  `${_NOW}
 local s = redis.call('HMGET', KEYS[1], 'state', 'token', 'due', 'args')
 if s[1] ~= 'pending' or string.sub(s[2], 1, #ARGV[2]) == ARGV[2] then return {'idle'} end
 local left = tonumber(s[3]) + tonumber(ARGV[1]) - now

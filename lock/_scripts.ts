@@ -41,6 +41,14 @@ export function _script(name: string, source: string): _Script {
   return s;
 }
 
+/**
+ * Lua that sets `now` (ms) and `t` (TIME's reply) from the server's clock, so that every
+ * instance measures time on the same clock.
+ */
+export const _NOW = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`;
+
 // Shared Lua: the clock (`now`, ms, from the server) and the queue's bookkeeping.
 // `fmt` writes whole numbers in full (Lua's own formatting turns large ones into
 // exponents). `waiter(token)` reads a waiter's ttl, window, deadline and channel (nil
@@ -50,9 +58,7 @@ export function _script(name: string, source: string): _Script {
 // given), or finds it. `handOver(token)` gives the free lock to that waiter.
 const QUEUE = `
 local K, Q, D = KEYS[1], KEYS[2], KEYS[3]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local function fmt(n) return string.format('%.0f', n) end
+${_NOW}local function fmt(n) return string.format('%.0f', n) end
 local function waiter(token)
   local info = redis.call('HGET', D, token)
   if not info then return nil end
@@ -70,7 +76,7 @@ local function nextHead()
     local _, window, deadline, channel = waiter(first)
     if window and deadline >= now then
       redis.call('HSET', D, '~head', first .. '|' .. fmt(now) .. '|' .. window)
-      if channel ~= '' then redis.call('PUBLISH', channel, '!' .. first) end
+      if channel ~= '' and window > 0 then redis.call('PUBLISH', channel, '!' .. first) end
       return first, now, window
     end
     drop(first)
@@ -151,10 +157,11 @@ if redis.call('PTTL', D) < lease then
   redis.call('PEXPIRE', Q, lease)
   redis.call('PEXPIRE', D, lease)
 end
--- First in an empty queue: the head from now on, with its whole window to run.
+-- First in an empty queue: the head from now on, with its whole window to run. (With no
+-- window there is nothing to try after it: every release hands over.)
 local dueIn = -1
 if redis.call('HSETNX', D, '~head', token .. '|' .. fmt(now) .. '|' .. ARGV[4]) == 1 then
-  dueIn = tonumber(ARGV[4])
+  if tonumber(ARGV[4]) > 0 then dueIn = tonumber(ARGV[4]) end
 elseif ARGV[6] == '1' then
   local hToken, since, window = head()
   if hToken == token and since + window > now then dueIn = since + window - now end

@@ -111,10 +111,8 @@ class Hub {
   #source: Client;
   #given: boolean;
   #conn: Promise<_PubSub> | undefined;
-  /** Channels subscribed on the current connection (or being subscribed). */
-  #subscribed = new Map<string, Promise<unknown>>();
-  /** Channels whose subscription has completed on the current connection. */
-  #done = new Set<string>();
+  /** Channels subscribed on the current connection: "done", or the subscription under way. */
+  #subscribed = new Map<string, Promise<unknown> | "done">();
   #listeners = new Map<string, Set<(message: string) => void>>();
   readonly #own = `baton:waiters:${crypto.randomUUID()}`;
   #inboxes = new Map<string, (kind: string) => void>();
@@ -147,7 +145,6 @@ class Hub {
     const channels = [...this.#subscribed.keys()];
     this.#conn = undefined;
     this.#subscribed.clear();
-    this.#done.clear();
     conn?.then(async (c) => {
       if (this.#given) await Promise.allSettled(channels.map((ch) => c.unsubscribe(ch)));
       c.close();
@@ -160,21 +157,19 @@ class Hub {
     this.#conn ??= this.#given
       ? Promise.resolve(pubSubOf(this.#source, this.#dispatch, false))
       : open(this.#source, this.#dispatch);
-    if (this.#done.has(channel)) return READY;
-    const conn = this.#conn;
-    let subscribing = this.#subscribed.get(channel);
-    const first = !subscribing;
-    if (!subscribing) {
-      subscribing = conn.then((c) => c.subscribe(channel));
-      this.#subscribed.set(channel, subscribing);
-      subscribing.then(() => {
-        if (this.#subscribed.get(channel) === subscribing) this.#done.add(channel);
-      }, () => {
-        // A failed subscription is forgotten, so that the next user tries again.
-        if (this.#subscribed.get(channel) === subscribing) this.#subscribed.delete(channel);
-      });
-    }
-    return subscribing.then(() => first);
+    // Resolves true when this call subscribes (news sent before then was missed).
+    const entry = this.#subscribed.get(channel);
+    if (entry === "done") return READY;
+    if (entry) return entry.then(() => false);
+    const under = this.#conn.then((c) => c.subscribe(channel));
+    this.#subscribed.set(channel, under);
+    under.then(() => {
+      if (this.#subscribed.get(channel) === under) this.#subscribed.set(channel, "done");
+    }, () => {
+      // A failed subscription is forgotten, so that the next user tries again.
+      if (this.#subscribed.get(channel) === under) this.#subscribed.delete(channel);
+    });
+    return under.then(() => true);
   }
 
   /** Counts a user out; the connection closes _SUBSCRIBER_IDLE_MS after the last one. */
@@ -245,7 +240,6 @@ class Hub {
     if (idle.length <= MAX_IDLE_CHANNELS) return;
     for (const channel of idle) {
       this.#subscribed.delete(channel);
-      this.#done.delete(channel);
       this.#conn.then((c) => c.unsubscribe(channel)).catch(() => {});
     }
   }

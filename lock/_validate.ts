@@ -1,6 +1,6 @@
 // Checks of arguments and options, done before anything reaches Redis. Messages name
 // the option and the value: `Cannot acquire lock as "ttl" must be ...: current value is -1`.
-import { _describe } from "./_client.ts";
+import { _describe, _isRedisClient } from "./_client.ts";
 
 /** The longest lease baton accepts, in seconds: 30 days. */
 export const _MAX_TTL_SECONDS = 30 * 24 * 60 * 60;
@@ -10,6 +10,26 @@ export function _checkKey(key: unknown, action: string): asserts key is string {
   if (typeof key !== "string" || key.length === 0) {
     throw new TypeError(
       `Cannot ${action} as "key" must be a non-empty string: current value is ${_describe(key)}`,
+    );
+  }
+}
+
+/** Throws a TypeError unless `signal` is an AbortSignal or undefined. */
+export function _checkSignal(signal: unknown, action: string): void {
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError(
+      `Cannot ${action} as "signal" must be an AbortSignal: current value is ${_describe(signal)}`,
+    );
+  }
+}
+
+/** Throws a TypeError unless `subscriber` is a Redis client, false or undefined. */
+export function _checkSubscriber(subscriber: unknown, action: string): void {
+  if (subscriber !== undefined && subscriber !== false && !_isRedisClient(subscriber)) {
+    throw new TypeError(
+      `Cannot ${action} as "subscriber" must be a Redis client or false: current value is ${
+        _describe(subscriber)
+      }`,
     );
   }
 }

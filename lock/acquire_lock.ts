@@ -1,5 +1,4 @@
 import { _backendOf, type _LockBackend, type _Wait } from "./_backend.ts";
-import { _describe, _isRedisClient } from "./_client.ts";
 import { _Lock } from "./_lock.ts";
 import { _canSubscribe, type _Inbox, _inbox, _subscriberOpen } from "./_subscriber.ts";
 import {
@@ -8,7 +7,9 @@ import {
   _checkKey,
   _checkNonNegative,
   _checkOptions,
+  _checkSignal,
   _checkString,
+  _checkSubscriber,
   _ttlMs,
 } from "./_validate.ts";
 import { type _Backoff, _backoffMs, _sleep } from "./_wait.ts";
@@ -117,20 +118,8 @@ export async function acquireLock(
   _checkNonNegative(o.maxRetryDelay, "maxRetryDelay", ACTION, ms);
   _checkNonNegative(o.jitter, "jitter", ACTION, "a number from 0 to 1", { max: 1 });
   _checkNonNegative(o.fairnessWindow, "fairnessWindow", ACTION, ms);
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
-    throw new TypeError(
-      `Cannot ${ACTION} as "signal" must be an AbortSignal: current value is ${
-        _describe(o.signal)
-      }`,
-    );
-  }
-  if (o.subscriber !== undefined && o.subscriber !== false && !_isRedisClient(o.subscriber)) {
-    throw new TypeError(
-      `Cannot ${ACTION} as "subscriber" must be a Redis client or false: current value is ${
-        _describe(o.subscriber)
-      }`,
-    );
-  }
+  _checkSignal(o.signal, ACTION);
+  _checkSubscriber(o.subscriber, ACTION);
   _checkBoolean(o.watchdog, "watchdog", ACTION);
   if (o.onLost !== undefined) _checkFunction(o.onLost, "onLost", ACTION);
   const backend = _backendOf(redis, ACTION);
@@ -176,7 +165,7 @@ export async function acquireLock(
     inbox = _inbox(redis, o.subscriber || undefined, token, (kind) => {
       if (handedAt !== undefined) return;
       if (kind === "+") handedAt = performance.now();
-      else if (kind === "!" && w.windowMs > 0) {
+      else if (kind === "!") {
         headDueAt = performance.now() + w.windowMs + HEAD_SLACK_MS;
         headNews = true;
       } else return;
@@ -207,9 +196,7 @@ export async function acquireLock(
         if (canSubscribe && !inbox) listen(wait!);
         // The try shortly after the window is made once (this attempt, if it was due).
         if (headDueAt !== undefined && sentAt >= headDueAt - 1) headDueAt = undefined;
-        if (attempt.dueInMs >= 0 && wait!.windowMs > 0) {
-          headDueAt = sentAt + attempt.dueInMs + HEAD_SLACK_MS;
-        }
+        if (attempt.dueInMs >= 0) headDueAt = sentAt + attempt.dueInMs + HEAD_SLACK_MS;
         // A subscribed waiter is told when the lock is its: it polls only in case news
         // got lost, at the cap, or shortly after its window once it is first. One that
         // cannot subscribe polls with the growing backoff.

@@ -1,4 +1,4 @@
-import { _describe, _isRedisClient, type _Reply, _sendOf } from "./_client.ts";
+import { _describe, type _Reply, _sendOf } from "./_client.ts";
 import {
   _DEBOUNCE_CALL,
   _DEBOUNCE_CANCEL,
@@ -9,7 +9,14 @@ import {
 } from "./_debounce_scripts.ts";
 import { _evalScript } from "./_scripts.ts";
 import { _canSubscribe, _listen, type _Listening } from "./_subscriber.ts";
-import { _checkFunction, _checkKey, _checkOptions, _positiveMs } from "./_validate.ts";
+import {
+  _checkFunction,
+  _checkKey,
+  _checkOptions,
+  _checkSignal,
+  _checkSubscriber,
+  _positiveMs,
+} from "./_validate.ts";
 import { _unref } from "./_wait.ts";
 import type { RedisClient } from "./types.ts";
 
@@ -269,21 +276,11 @@ export function debounce<A extends unknown[], T>(
   }
   const takeoverMs = _positiveMs(options.takeoverAfter ?? 1000, "takeoverAfter", ACTION);
   const signal = options.signal;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new TypeError(
-      `Cannot ${ACTION} as "signal" must be an AbortSignal: current value is ${_describe(signal)}`,
-    );
-  }
+  _checkSignal(signal, ACTION);
   const onError = options.onError;
   if (onError !== undefined) _checkFunction(onError, "onError", ACTION);
   const subscriber = options.subscriber;
-  if (subscriber !== undefined && subscriber !== false && !_isRedisClient(subscriber)) {
-    throw new TypeError(
-      `Cannot ${ACTION} as "subscriber" must be a Redis client or false: current value is ${
-        _describe(subscriber)
-      }`,
-    );
-  }
+  _checkSubscriber(subscriber, ACTION);
   const send = _sendOf(redis, ACTION);
 
   const leading = edge === "leading";

@@ -1,6 +1,6 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { acquireLock, withLock } from "../mod.ts";
+import { acquireLock, type Lock, withLock } from "../mod.ts";
 import { CLIENTS } from "./_clients.ts";
 import { assertNoLeaks } from "./_leaks.ts";
 import { type RedisServer, startRedis } from "./_redis.ts";
@@ -37,6 +37,17 @@ class CommandLog {
     await this.#sync();
     return this.#lines.filter((l) => !l.includes(" lua]") && !l.includes("baton-marker"))
       .map((l) => l.replace(/^.*?\] /, "").split(" ")[0]!.replaceAll('"', ""));
+  }
+
+  /** Runs `fn` and returns what was published meanwhile (by clients or scripts). */
+  async published(fn: () => Promise<unknown>): Promise<[channel: string, message: string][]> {
+    await this.#sync();
+    this.#lines.length = 0;
+    await fn();
+    await this.#sync();
+    return this.#lines.map((l) => [...l.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]!))
+      .filter((args) => args[0]?.toUpperCase() === "PUBLISH")
+      .map((args) => [args[1]!, args[2]!]);
   }
 
   /** Waits until MONITOR has shown a marker command, so every earlier command is in. */
@@ -117,6 +128,23 @@ describe("Redis round trips", () => {
           if (round === "finds it open") assert.deepEqual(sent, ["SET", "EVALSHA", "EVALSHA"]);
           await lock.release();
         }
+        // The client that handed the lock over knows it is held: asking again, it queues at
+        // once rather than trying SET NX first.
+        const held = await acquireLock(redis, "rt:key");
+        const waiter = acquireLock(other, "rt:key", { timeout: 5000, fairnessWindow: 0 });
+        await new Promise((r) => setTimeout(r, 50));
+        await held.release(); // handed to `other`
+        lock = await waiter;
+        const again = log.during(() =>
+          acquireLock(redis, "rt:key", { timeout: 5000, fairnessWindow: 0 }).then((l) =>
+            l.release()
+          )
+        );
+        await new Promise((r) => setTimeout(r, 50));
+        await lock.release();
+        const sentAgain = await again;
+        assert.equal(sentAgain[0], "EVALSHA", sentAgain.join(" "));
+        assert.ok(!sentAgain.includes("SET"), sentAgain.join(" "));
       } finally {
         await admin.sendCommand(["DEL", "rt:key", "rt:warm"]);
         await kind.close(redis);
@@ -124,4 +152,39 @@ describe("Redis round trips", () => {
       }
     });
   }
+
+  it("a handoff publishes one message, to the next owner's connection alone", async () => {
+    const kind = CLIENTS[0]!;
+    const [holder, first, second] = [
+      await kind.connect(server.url),
+      await kind.connect(server.url),
+      await kind.connect(server.url),
+    ];
+    try {
+      const lock = await acquireLock(holder, "rt:news");
+      const options = { timeout: 5000, fairnessWindow: 0 };
+      const next = acquireLock(first, "rt:news", options);
+      await new Promise((r) => setTimeout(r, 50));
+      const after = acquireLock(second, "rt:news", options);
+      await new Promise((r) => setTimeout(r, 50));
+      let nextLock: Lock | undefined;
+      const news = await log.published(async () =>
+        nextLock = await lock.release().then(() => next)
+      );
+      assert.equal(news.length, 1, JSON.stringify(news));
+      const [channel, message] = news[0]!;
+      assert.equal(message, `+${nextLock!.token}`);
+      // Only the first waiter's client listens there; the second waiter does not wake.
+      const [, listeners] = await admin.sendCommand(["PUBSUB", "NUMSUB", channel]) as [
+        string,
+        number,
+      ];
+      assert.equal(Number(listeners), 1);
+      await nextLock!.release();
+      await (await after).release();
+    } finally {
+      await admin.sendCommand(["DEL", "rt:news"]);
+      for (const client of [holder, first, second]) await kind.close(client);
+    }
+  });
 });

@@ -14,6 +14,22 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let n = 0;
 const uniqueKey = (name: string) => `wait:${name}:${Date.now()}:${n++}`;
 
+/**
+ * Releases `lock` (then runs `afterRelease`) and waits for `waiter`: resolves to the next
+ * owner and the ms from the release() call to its acquire resolving.
+ */
+async function handOff(
+  lock: Lock,
+  waiter: Promise<Lock>,
+  afterRelease?: () => Promise<unknown>,
+): Promise<[next: Lock, ms: number]> {
+  const releasedAt = performance.now();
+  await lock.release();
+  await afterRelease?.();
+  const next = await waiter;
+  return [next, performance.now() - releasedAt];
+}
+
 describe("backoff", () => {
   const b = { retryDelayMs: 10, maxRetryDelayMs: 500, jitter: 0.5 };
   it("doubles per retry up to the cap, before jitter", () => {
@@ -29,6 +45,37 @@ describe("backoff", () => {
     );
     assert.ok(new Set(samples).size > 100, "jittered delays should differ");
     assert.equal(_backoffMs(4, { ...b, jitter: 0 }), 80);
+  });
+});
+
+/** Redis Cluster's hash slot of `key`: CRC16 (XMODEM) of its hash tag, or of all of it. */
+function hashSlot(key: string): number {
+  const open = key.indexOf("{");
+  const close = open < 0 ? -1 : key.indexOf("}", open + 1);
+  const hashed = close > open + 1 ? key.slice(open + 1, close) : key;
+  let crc = 0;
+  for (const byte of new TextEncoder().encode(hashed)) {
+    crc ^= byte << 8;
+    for (let i = 0; i < 8; i++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : crc << 1;
+  }
+  return crc % 16384;
+}
+
+describe("queue keys", () => {
+  it("carry the lock key's hash slot, so one script may touch them on Redis Cluster", () => {
+    assert.equal(hashSlot("123456789"), 0x31c3 % 16384); // CRC16/XMODEM's check value
+    for (const key of ["withdraw:42", "lock:{user1}:withdraw", "a{b", "x}{y}"]) {
+      const [lock, queue, waiters] = _keysOf(key);
+      assert.equal(lock, key);
+      assert.equal(hashSlot(queue), hashSlot(key), queue);
+      assert.equal(hashSlot(waiters), hashSlot(key), waiters);
+    }
+    assert.deepEqual(_keysOf("withdraw:42").slice(1), [
+      "{withdraw:42}:baton:queue",
+      "{withdraw:42}:baton:waiters",
+    ]);
+    // A key with a "}" but no hash tag cannot be given one: its keys stay untagged.
+    assert.deepEqual(_keysOf("a{}b").slice(1), ["a{}b:baton:queue", "a{}b:baton:waiters"]);
   });
 });
 
@@ -85,10 +132,7 @@ describe("waiting for a held lock", () => {
             jitter: 0,
           });
           await sleep(200);
-          const releasedAt = performance.now();
-          await lock.release();
-          const next = await waiter;
-          const handoffMs = performance.now() - releasedAt;
+          const [next, handoffMs] = await handOff(lock, waiter);
           assert.ok(handoffMs < 1500, `handoff took ${handoffMs} ms`);
           assert.equal(await admin.sendCommand(["GET", key]), next.token);
           await next.release();
@@ -106,10 +150,7 @@ describe("waiting for a held lock", () => {
             maxRetryDelay: 5000,
           });
           await sleep(100);
-          const releasedAt = performance.now();
-          await lock.release();
-          const next = await waiter;
-          const handoffMs = performance.now() - releasedAt;
+          const [next, handoffMs] = await handOff(lock, waiter);
           assert.ok(handoffMs < 1000, `handoff took ${handoffMs} ms`);
           await next.release();
         });
@@ -125,11 +166,8 @@ describe("waiting for a held lock", () => {
             maxRetryDelay: 5000,
           });
           await sleep(50);
-          const releasedAt = performance.now();
-          await lock.release();
-          await kind.close(holder); // before its hand-over, 1 ms after the release
-          const next = await waiter;
-          const handoffMs = performance.now() - releasedAt;
+          // The holder's client closes before its hand-over, on the next turn.
+          const [next, handoffMs] = await handOff(lock, waiter, () => kind.close(holder));
           assert.ok(handoffMs < 2000, `got the lock ${handoffMs} ms after the release`);
           await next.release();
         });
@@ -322,10 +360,8 @@ describe("waiting for a held lock", () => {
         });
         assert.equal(await quitter, null);
         await sleep(50);
-        const releasedAt = performance.now();
-        await lock.release();
-        const next = await patient;
-        if (subscribes) assert.ok(performance.now() - releasedAt < 1500);
+        const [next, handoffMs] = await handOff(lock, patient);
+        if (subscribes) assert.ok(handoffMs < 1500, `handoff took ${handoffMs} ms`);
         await next.release();
         // Every queue key is gone, or expires.
         for (const queueKey of _keysOf(key).slice(1)) {
@@ -356,10 +392,8 @@ describe("waiting for a held lock", () => {
       await sleep(400);
       assert.equal(await admin.sendCommand(["ZRANK", queue, "ghost"]), 0, "still queued");
       // The release finds the first waiter gone, and the lock goes to the next one.
-      const releasedAt = performance.now();
-      await holder.release();
-      const lock = await next;
-      assert.ok(performance.now() - releasedAt < 1000);
+      const [lock, handoffMs] = await handOff(holder, next);
+      assert.ok(handoffMs < 1000, `handoff took ${handoffMs} ms`);
       assert.equal(await admin.sendCommand(["ZSCORE", queue, "ghost"]), null);
       await lock.release();
     } finally {
@@ -417,10 +451,9 @@ describe("waiting for a held lock", () => {
       });
       await sleep(200);
       assert.equal(await connections(), base);
-      const releasedAt = performance.now();
-      await lock.release();
-      lock = await waiter;
-      assert.ok(performance.now() - releasedAt < 1500, "woken through the given subscriber");
+      let handoffMs: number;
+      [lock, handoffMs] = await handOff(lock, waiter);
+      assert.ok(handoffMs < 1500, "woken through the given subscriber");
       const poller = acquireLock(redis, key, {
         timeout: 10_000,
         retryDelay: 20,
