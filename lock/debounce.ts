@@ -17,7 +17,7 @@ import {
   _checkSubscriber,
   _positiveMs,
 } from "./_validate.ts";
-import { _unref } from "./_wait.ts";
+import { _sleep, _unref } from "./_wait.ts";
 import type { RedisClient } from "./types.ts";
 
 const ACTION = "debounce";
@@ -375,16 +375,6 @@ export function debounce<A extends unknown[], T>(
       throw error;
     });
   };
-  const sleep = (call: Call<A, T>, ms: number) =>
-    new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        call.wake = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, Math.max(0, ms));
-      call.wake = done;
-    });
   /** Cancels the pending burst in Redis if its last call is `token` (or any of ours for ""). */
   const cancel = async (token: string) =>
     !leading &&
@@ -460,7 +450,7 @@ export function debounce<A extends unknown[], T>(
     let delayMs = waitMs;
     while (true) {
       call.phase = "waiting";
-      await sleep(call, delayMs);
+      await _sleep(delayMs, undefined, (wake) => call.wake = wake);
       if (call.settled || call.flushing) return;
       if (call.stop) return await stop(call, false);
       call.phase = "claiming";
