@@ -6,16 +6,14 @@
 import { acquireLock, type RedisClient } from "../mod.ts";
 import { CLIENTS } from "../tests/_clients.ts";
 import { startRedis } from "../tests/_redis.ts";
+import { quantile, SMOKE } from "./_setup.ts";
 
-const smoke = (globalThis as { process?: { env: Record<string, string | undefined> } }).process
-  ?.env.BENCH_SMOKE === "1";
-const ROUNDS = smoke ? 10 : 300;
+const ROUNDS = SMOKE ? 10 : 300;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function quantiles(samples: number[]): { p50: number; p99: number; max: number } {
-  const s = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
-  return { p50: at(0.5), p99: at(0.99), max: s[s.length - 1]! };
+  const s = new Float64Array(samples).sort();
+  return { p50: quantile(s, 0.5), p99: quantile(s, 0.99), max: s[s.length - 1]! };
 }
 
 async function handoffs(a: RedisClient, b: RedisClient, subscribe: boolean): Promise<number[]> {
