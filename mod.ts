@@ -4,13 +4,16 @@
  * One critical section, such as a withdrawal for one user, runs in one place at a time
  * across every instance of your service:
  *
- * ```ts ignore
- * import { Redis } from "ioredis";
- * import { lockKey, withLock } from "@baton/lock";
+ * ```ts
+ * import { lockKey, type RedisClient, withLock } from "@baton/lock";
  *
- * const redis = new Redis();
+ * // Stands in for your client (new Redis(), createClient(), ...): it grants every lock.
+ * const redis: RedisClient = { sendCommand: ([cmd]) => Promise.resolve(cmd === "SET" ? "OK" : 1) };
+ * const withdraw = (_userId: string, amount: number) => Promise.resolve(2000 - amount);
+ * const userId = "user123";
+ *
  * const balance = await withLock(redis, lockKey("withdraw", userId), () => withdraw(userId, 100), {
- *   ttl: 10,
+ *   ttl: "10s",
  *   errorMessage: "Withdrawal in progress, please try again later",
  * });
  * ```

@@ -4,6 +4,7 @@
 import { type _Reply, type _Send, _sendOf } from "./_client.ts";
 import { _ACQUIRE, _evalScript, _EXTEND, _LEAVE, _NUDGE, _RELEASE, _STATUS } from "./_scripts.ts";
 import { _nextTurn } from "./_wait.ts";
+import { RedisReplyError } from "./errors.ts";
 import type { LockStatus, RedisClient } from "./types.ts";
 
 /** The outcome of one acquire attempt. */
@@ -72,9 +73,54 @@ export function _keysOf(key: string): [lock: string, queue: string, data: string
   return [key, `${base}:baton:queue`, `${base}:baton:waiters`];
 }
 
-function int(reply: _Reply | undefined): number {
-  return typeof reply === "number" ? reply : Number(reply);
+/** Whether `reply` is a whole number, as Redis sends integers. */
+function isInt(reply: _Reply | undefined): reply is number {
+  return typeof reply === "number" && Number.isInteger(reply);
 }
+
+/** The reply of `SET key token NX PX ttl`: granted on "OK", not on null; else an error. */
+function decodeSet(reply: _Reply): boolean {
+  if (reply === "OK") return true;
+  if (reply === null) return false;
+  throw new RedisReplyError("SET", reply, '"OK" or null');
+}
+
+/** A script's integer reply, one of `allowed`; else an error naming the script. */
+function decodeCode<C extends number>(script: string, reply: _Reply, allowed: readonly C[]): C {
+  if (isInt(reply) && (allowed as readonly number[]).includes(reply)) return reply as C;
+  throw new RedisReplyError(
+    `EVALSHA ${script}`,
+    reply,
+    `one of the integers ${allowed.join(", ")}`,
+  );
+}
+
+/** The acquire script's reply: {1, pttl} or {0, pttl, dueIn}; else an error. */
+function decodeAcquire(reply: _Reply, ttlMs: number): _Attempt {
+  if (Array.isArray(reply) && reply.every(isInt)) {
+    const [granted, pttl, dueIn] = reply as number[];
+    if (granted === 1 && reply.length === 2) {
+      return { acquired: true, remainingMs: pttl! >= 0 ? pttl! : ttlMs };
+    }
+    if (granted === 0 && reply.length === 3) {
+      return { acquired: false, remainingMs: pttl! >= 0 ? pttl! : -1, dueInMs: dueIn! };
+    }
+  }
+  throw new RedisReplyError("EVALSHA acquire", reply, "{1, pttl} or {0, pttl, dueIn}");
+}
+
+/** The status script's reply: {1, pttl} or {0, 0}; else an error. */
+function decodeStatus(reply: _Reply): LockStatus {
+  if (Array.isArray(reply) && reply.length === 2 && reply.every(isInt)) {
+    const [owned, pttl] = reply as number[];
+    if (owned === 1) return { owned: true, remainingMs: Math.max(0, pttl!) };
+    if (owned === 0) return { owned: false, remainingMs: 0 };
+  }
+  throw new RedisReplyError("EVALSHA status", reply, "{1, pttl} or {0, 0}");
+}
+
+/** What the release script says happened; see {@linkcode _RELEASE}. */
+const Released = { NotOwner: 0, Freed: 1, FreedInWindow: 2, HandedOver: 3 } as const;
 
 /** Keys remembered per client at most as handed to a waiter. */
 const MAX_KEYS = 1000;
@@ -107,8 +153,8 @@ export function _redisBackendOf(send: _Send): _LockBackend {
           // lock with waiters is only ever seen during the first waiter's window (when
           // anyone not queued may take it), or for a moment after it or after a holder's
           // lease ran out (the first waiter then waits one more hold at most).
-          const set = await send(["SET", key, token, "NX", "PX", String(ttlMs)]);
-          if (set !== null) return { acquired: true, remainingMs: ttlMs };
+          const set = decodeSet(await send(["SET", key, token, "NX", "PX", String(ttlMs)]));
+          if (set) return { acquired: true, remainingMs: ttlMs };
           if (!wait) return { acquired: false, remainingMs: -1, dueInMs: -1 };
           // Held: join the queue.
         }
@@ -119,10 +165,8 @@ export function _redisBackendOf(send: _Send): _LockBackend {
           String(wait.windowMs),
           wait.channel,
           wait.queued ? "1" : "0",
-        ]) as _Reply[];
-        const pttl = int(reply[1]);
-        if (int(reply[0]) === 1) return { acquired: true, remainingMs: pttl >= 0 ? pttl : ttlMs };
-        return { acquired: false, remainingMs: pttl >= 0 ? pttl : -1, dueInMs: int(reply[2]) };
+        ]);
+        return decodeAcquire(reply, ttlMs);
       } catch (error) {
         // The lock may still be free with a waiter first: let the waiter have it.
         if (pending !== undefined) nudge(key);
@@ -130,23 +174,26 @@ export function _redisBackendOf(send: _Send): _LockBackend {
       }
     },
     async release(key, token) {
-      const released = int(await _evalScript(send, _RELEASE, _keysOf(key), [token]));
-      if (released === 2) {
+      const released = decodeCode(
+        "release",
+        await _evalScript(send, _RELEASE, _keysOf(key), [token]),
+        [Released.NotOwner, Released.Freed, Released.FreedInWindow, Released.HandedOver],
+      );
+      if (released === Released.FreedInWindow) {
         nudges.get(key)?.();
         nudges.set(key, _nextTurn(() => nudge(key)));
-      } else if (released === 3) {
+      } else if (released === Released.HandedOver) {
         if (handedOver.size >= MAX_KEYS) handedOver.clear();
         handedOver.add(key);
       }
-      return released > 0;
+      return released !== Released.NotOwner;
     },
     async extend(key, token, ttlMs) {
-      return int(await _evalScript(send, _EXTEND, [key], [token, String(ttlMs)])) === 1;
+      const reply = await _evalScript(send, _EXTEND, [key], [token, String(ttlMs)]);
+      return decodeCode("extend", reply, [0, 1]) === 1;
     },
     async status(key, token) {
-      const reply = await _evalScript(send, _STATUS, [key], [token]) as _Reply[];
-      const owned = int(reply[0]) === 1;
-      return { owned, remainingMs: owned ? Math.max(0, int(reply[1])) : 0 };
+      return decodeStatus(await _evalScript(send, _STATUS, [key], [token]));
     },
     async leave(key, token) {
       await _evalScript(send, _LEAVE, _keysOf(key), [token]);

@@ -1,5 +1,6 @@
 // Turns any supported Redis client into one internal "send this command" function,
 // and normalises the replies that differ between clients.
+import { RedisReplyError } from "./errors.ts";
 import type { CallClient, RedisClient, SendClient, SendCommandClient } from "./types.ts";
 
 /** A reply as baton sees it, whatever the client: bytes become strings, `undefined` becomes `null`. */
@@ -10,26 +11,72 @@ export type _Send = (args: string[]) => Promise<_Reply>;
 
 const decoder = new TextDecoder();
 
-/** Whether `value` has one of the methods of a supported client. */
+/** Whether `value` is an object with one of the methods of a supported client. */
 export function _isRedisClient(value: unknown): value is RedisClient {
-  if (
-    value === null || (typeof value !== "object" && typeof value !== "function")
-  ) return false;
+  if (value === null || typeof value !== "object") return false;
   const c = value as Record<string, unknown>;
   return typeof c.call === "function" ||
     typeof c.sendCommand === "function" ||
     typeof c.send === "function";
 }
 
+/** What a supported client is, for error messages. */
+export const _CLIENT_EXPECTED = "a Redis client instance with a call() (ioredis, iovalkey), " +
+  "sendCommand() (node-redis, or one you write) or send() (Bun's RedisClient) method";
+
+/**
+ * Why `value` is not a supported client, in words for an error message, or undefined when
+ * it is one. Names a class passed instead of an instance, and clients known not to be
+ * supported yet.
+ */
+export function _clientProblem(value: unknown): string | undefined {
+  if (_isRedisClient(value)) return undefined;
+  if (typeof value === "function") {
+    const name = value.name || "anonymous";
+    const proto = (value as { prototype?: Record<string, unknown> }).prototype;
+    const isClass = /^class[\s{]/.test(Function.prototype.toString.call(value)) ||
+      (proto !== undefined &&
+        ["call", "sendCommand", "send"].some((m) => typeof proto[m] === "function"));
+    return isClass
+      ? `the class ${name}, not an instance of it: pass a connected client, such as new ${name}(...)`
+      : `a function (${name}): pass a client object, not a function`;
+  }
+  if (value !== null && typeof value === "object") {
+    const c = value as Record<string, unknown>;
+    if (typeof c.evalsha === "function" && typeof c.scriptLoad === "function") {
+      return `${
+        _describe(value)
+      } that looks like @upstash/redis (an HTTP client), which baton does not support yet: it has none of call(), sendCommand() or send()`;
+    }
+    return `${_describe(value)} with none of the methods call(), sendCommand() or send()`;
+  }
+  return _describe(value);
+}
+
 /** Describes a value for an error message without dumping a whole client object. */
 export function _describe(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
+  if (typeof value === "string") {
+    return JSON.stringify(value.length > 100 ? `${value.slice(0, 100)}...` : value);
+  }
   if (typeof value === "number" || typeof value === "boolean") return String(value);
   if (value === null || value === undefined) return String(value);
   if (typeof value === "bigint") return `${value}n`;
+  if (typeof value === "symbol") return value.toString();
   if (typeof value === "function") return `a function`;
+  if (Array.isArray(value)) return "an array";
   const name = (value as object).constructor?.name;
   return name && name !== "Object" ? `an instance of ${name}` : "an object";
+}
+
+/** Script names by SHA, filled in by the scripts module, for error messages. */
+export const _scriptNames: Map<string, string> = new Map();
+
+/** How a command is named in error messages: `SET`, or `EVALSHA release` for a script. */
+export function _commandLabel(args: readonly string[]): string {
+  const command = args[0] ?? "";
+  if (command === "EVALSHA") return `EVALSHA ${_scriptNames.get(args[1] ?? "") ?? args[1]}`;
+  if (command === "EVAL") return "EVAL";
+  return command;
 }
 
 /**
@@ -37,36 +84,38 @@ export function _describe(value: unknown): string {
  * client. Callers keep it (the lock backend is cached per client).
  */
 export function _sendOf(redis: RedisClient, action: string): _Send {
-  if (!_isRedisClient(redis)) {
+  const problem = _clientProblem(redis);
+  if (problem !== undefined) {
     throw new TypeError(
-      `Cannot ${action} as "redis" must be a Redis client with a call(), sendCommand() or send() method: current value is ${
-        _describe(redis)
-      }`,
+      `Cannot ${action} as "redis" must be ${_CLIENT_EXPECTED}: current value is ${problem}`,
     );
   }
   if (typeof (redis as CallClient).call === "function") {
     const c = redis as CallClient;
-    return async (args) => _normalize(await c.call(...args as [string, ...string[]]));
+    return async (args) => _normalize(await c.call(...args as [string, ...string[]]), args);
   }
   if (typeof (redis as SendCommandClient).sendCommand === "function") {
     const c = redis as SendCommandClient;
-    return async (args) => _normalize(await c.sendCommand(args));
+    return async (args) => _normalize(await c.sendCommand(args), args);
   }
   const c = redis as SendClient;
-  return async (args) => _normalize(await c.send(args[0]!, args.slice(1)));
+  return async (args) => _normalize(await c.send(args[0]!, args.slice(1)), args);
 }
 
-/** Normalises a reply: bytes to strings, `undefined` to `null`, bigints to numbers. */
-export function _normalize(reply: unknown): _Reply {
+/**
+ * Normalises a reply: bytes to strings, `undefined` to `null`, bigints to numbers. A value
+ * no Redis reply decodes to (a boolean, a plain object, ...) is a RedisReplyError naming
+ * the command `args`.
+ */
+export function _normalize(reply: unknown, args: readonly string[] = []): _Reply {
   if (reply === null || reply === undefined) return null;
   if (typeof reply === "string" || typeof reply === "number") return reply;
   if (typeof reply === "bigint") return Number(reply);
-  if (typeof reply === "boolean") return reply ? 1 : 0;
   if (reply instanceof Uint8Array) return decoder.decode(reply);
-  if (Array.isArray(reply)) return reply.map(_normalize);
+  if (Array.isArray(reply)) return reply.map((r) => _normalize(r, args));
   // Some clients deliver an error reply nested in an array as an Error object.
   if (reply instanceof Error) throw reply;
-  return String(reply);
+  throw new RedisReplyError(_commandLabel(args), reply, "a Redis reply");
 }
 
 /** Whether a Redis error is the server's answer to EVALSHA of a script it does not have. */

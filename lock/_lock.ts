@@ -1,10 +1,17 @@
 // The lock handle that acquireLock returns and withLock hands to its callback, with
 // its optional watchdog.
 import type { _LockBackend } from "./_backend.ts";
-import { _unref } from "./_wait.ts";
+import { _bounded, _NoAnswer, _unref } from "./_wait.ts";
 import { _ttlMs } from "./_validate.ts";
 import { LockLostError } from "./errors.ts";
 import type { Lock, LockStatus } from "./types.ts";
+
+/**
+ * How long after the lease's end (by the local clock) a release, extension or status
+ * request that Redis has not answered is given up: the lease has run out by then, so
+ * the lock is gone whatever Redis would say.
+ */
+export const _LEASE_MARGIN_MS = 100;
 
 /** The handle behind the public {@linkcode Lock} interface. */
 export class _Lock implements Lock {
@@ -55,19 +62,36 @@ export class _Lock implements Lock {
     if (!this.#held) return false; // the last renewal found it lost
     this.#held = false;
     try {
-      return await this.#backend.release(this.key, this.token);
+      return await this.#withinLease(this.#backend.release(this.key, this.token));
     } catch (error) {
-      // Redis did not answer: the lock may still be ours, so a later release may retry.
+      // The lease ran out unanswered: the lock is gone whatever Redis says.
+      if (error instanceof _NoAnswer) return false;
+      // Redis failed: the lock may still be ours, so a later release may retry.
       this.#held = true;
       throw error;
     }
+  }
+
+  /**
+   * Settles like `request`, or once the lease has run out (with {@linkcode _NoAnswer}),
+   * whichever comes first: clients may hold a command for as long as they reconnect.
+   */
+  #withinLease<T>(request: Promise<T>): Promise<T> {
+    return _bounded(request, this.#expiresAt + _LEASE_MARGIN_MS);
   }
 
   async extend(ttl?: number): Promise<boolean> {
     const ttlMs = ttl === undefined ? this.#ttlMs : _ttlMs(ttl, "extend lock");
     if (!this.#held) return false;
     const sentAt = performance.now();
-    const extended = await this.#backend.extend(this.key, this.token, ttlMs);
+    let extended: boolean;
+    try {
+      extended = await this.#withinLease(this.#backend.extend(this.key, this.token, ttlMs));
+    } catch (error) {
+      if (!(error instanceof _NoAnswer)) throw error;
+      if (this.#held) this.#lose(new Error("the lease ran out before Redis answered an extension"));
+      return false;
+    }
     if (!this.#held) return false; // released meanwhile
     if (extended) this.#expiresAt = sentAt + ttlMs;
     else this.#lose("the key holds another owner's token, or none");
@@ -78,8 +102,13 @@ export class _Lock implements Lock {
     return this.#held && performance.now() < this.#expiresAt;
   }
 
-  status(): Promise<LockStatus> {
-    return this.#backend.status(this.key, this.token);
+  async status(): Promise<LockStatus> {
+    try {
+      return await this.#withinLease(this.#backend.status(this.key, this.token));
+    } catch (error) {
+      if (error instanceof _NoAnswer) return { owned: false, remainingMs: 0 };
+      throw error;
+    }
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -97,7 +126,8 @@ export class _Lock implements Lock {
     try {
       this.#onLost?.(error);
     } catch {
-      // onLost must not throw; an exception here would crash the process from a timer.
+      // onLost must not throw (documented); a throw here would crash the process from a
+      // timer, so it is dropped: the loss itself is on the signal.
     }
   }
 

@@ -17,7 +17,7 @@
 // who hands the lock over (NUDGE) unless it takes it again within a moment. A waiter
 // that becomes first is told so ("!token"): should nothing reach it, it tries again
 // shortly after its window, rather than at its next fallback poll.
-import { _isNoScript, type _Reply, type _Send } from "./_client.ts";
+import { _isNoScript, type _Reply, _scriptNames, type _Send } from "./_client.ts";
 
 /** A script with its source and, once computed, its SHA-1 digest in hex. */
 export interface _Script {
@@ -34,8 +34,12 @@ export function _script(name: string, source: string): _Script {
     source,
     sha: undefined,
     shaPromise: crypto.subtle.digest("SHA-1", new TextEncoder().encode(source)).then(
-      (digest) =>
-        s.sha = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join(""),
+      (digest) => {
+        const sha = Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0"))
+          .join("");
+        _scriptNames.set(sha, name);
+        return s.sha = sha;
+      },
     ),
   };
   return s;

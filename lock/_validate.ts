@@ -1,6 +1,6 @@
 // Checks of arguments and options, done before anything reaches Redis. Messages name
 // the option and the value: `Cannot acquire lock as "ttl" must be ...: current value is -1`.
-import { _describe, _isRedisClient } from "./_client.ts";
+import { _clientProblem, _describe } from "./_client.ts";
 
 /** The longest lease baton accepts, in seconds: 30 days. */
 export const _MAX_TTL_SECONDS = 30 * 24 * 60 * 60;
@@ -25,11 +25,11 @@ export function _checkSignal(signal: unknown, action: string): void {
 
 /** Throws a TypeError unless `subscriber` is a Redis client, false or undefined. */
 export function _checkSubscriber(subscriber: unknown, action: string): void {
-  if (subscriber !== undefined && subscriber !== false && !_isRedisClient(subscriber)) {
+  if (subscriber === undefined || subscriber === false) return;
+  const problem = _clientProblem(subscriber);
+  if (problem !== undefined) {
     throw new TypeError(
-      `Cannot ${action} as "subscriber" must be a Redis client or false: current value is ${
-        _describe(subscriber)
-      }`,
+      `Cannot ${action} as "subscriber" must be a Redis client or false: current value is ${problem}`,
     );
   }
 }
@@ -44,27 +44,156 @@ export function _checkOptions(options: unknown, action: string): void {
 }
 
 /**
- * Converts a lease in seconds (the `ttl` option) to whole milliseconds, or throws:
- * a TypeError for a non-number, a RangeError for a number that is not a positive
- * finite lease of at least 1 ms and at most {@linkcode _MAX_TTL_SECONDS}.
+ * The longest lease written as a bare number of seconds: one hour. A longer one needs a
+ * unit (`"2h"`), so that `ttl: 10_000` meant as milliseconds fails loudly rather than
+ * making a lease of 2.8 hours.
  */
+export const _MAX_TTL_NUMBER_SECONDS = 3600;
+
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+const DURATION = /^(\d+(?:\.\d+)?|\.\d+) ?(ms|s|m|h|d)$/;
+
+/** Parses a duration with a unit (`"250ms"`, `"10s"`, `"1.5m"`, `"2h"`, `"7d"`) to ms. */
+export function _parseDuration(text: string): number | undefined {
+  const match = DURATION.exec(text.trim());
+  if (!match) return undefined;
+  return Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS];
+}
+
+/** How a duration option is read: see {@linkcode _durationMs}. */
+export interface _DurationSpec {
+  /** The unit of a bare number: seconds (`ttl`) or milliseconds (the others). */
+  unit: "s" | "ms";
+  /** The smallest value in ms (inclusive). */
+  minMs: number;
+  /** The largest value in ms (inclusive), whatever the form. */
+  maxMs: number;
+  /** The largest bare number, in `unit`, when lower than `maxMs`. */
+  maxNumber?: number;
+  /** Whether `Infinity` is accepted (as a number). */
+  infinite?: boolean;
+}
+
+const MAX_DAYS_MS = _MAX_TTL_SECONDS * 1000;
+
+/** The lease: seconds as a number (up to an hour), or a duration up to 30 days. */
+export const _TTL: _DurationSpec = {
+  unit: "s",
+  minMs: 1,
+  maxMs: MAX_DAYS_MS,
+  maxNumber: _MAX_TTL_NUMBER_SECONDS,
+};
+
+/**
+ * Converts a duration option to milliseconds (whole ms: rounded, at least `minMs`), or
+ * throws: a TypeError when it is neither a number nor a string, a RangeError when it
+ * is out of range or a string without a known unit. Messages name the option, its
+ * units and the value.
+ */
+export function _durationMs(
+  value: unknown,
+  name: string,
+  action: string,
+  spec: _DurationSpec,
+): number {
+  const unitName = spec.unit === "s" ? "seconds" : "milliseconds";
+  const numberMax = spec.maxNumber ?? spec.maxMs / (spec.unit === "s" ? 1000 : 1);
+  const numberMin = spec.minMs / (spec.unit === "s" ? 1000 : 1);
+  const what = `a number of ${unitName} from ${numberMin} to ${numberMax}${
+    spec.infinite ? ", Infinity" : ""
+  }, or a string with a unit such as "250ms", "10s", "5m" or "2h" (up to ${formatMs(spec.maxMs)})`;
+  const fail = (Class: typeof TypeError, hint = "") =>
+    new Class(
+      `Cannot ${action} as "${name}" must be ${what}: current value is ${_describe(value)}${hint}`,
+    );
+  let ms: number;
+  if (typeof value === "number") {
+    if (value === Infinity && spec.infinite) return Infinity;
+    if (!Number.isFinite(value) || value < numberMin) throw fail(RangeError);
+    if (value > numberMax) {
+      const hint = spec.unit === "s" && value <= spec.maxMs / 1000
+        ? ` (${name} is in seconds: ${value} is ${formatMs(value * 1000)}; for ${
+          formatMs(value)
+        } write "${value}ms", or write "${formatMs(value * 1000)}" if you mean it)`
+        : "";
+      throw fail(RangeError, hint);
+    }
+    ms = spec.unit === "s" ? value * 1000 : value;
+  } else if (typeof value === "string") {
+    const parsed = _parseDuration(value);
+    if (parsed === undefined) {
+      const bare = value.trim() !== "" && Number.isFinite(Number(value));
+      throw fail(TypeError, bare ? ` (a string needs a unit: "${value.trim()}${spec.unit}")` : "");
+    }
+    if (parsed < spec.minMs || parsed > spec.maxMs) throw fail(RangeError);
+    ms = parsed;
+  } else {
+    throw fail(TypeError);
+  }
+  return Math.max(spec.minMs, Math.round(ms));
+}
+
+/** A duration in the largest unit that keeps it readable: "250ms", "10s", "2.8h". */
+function formatMs(ms: number): string {
+  for (const unit of ["d", "h", "m", "s"] as const) {
+    const n = ms / UNIT_MS[unit];
+    if (n >= 1) return `${Number(n.toFixed(1))}${unit}`;
+  }
+  return `${Number(ms.toFixed(3))}ms`;
+}
+
+/** Converts a lease (the `ttl` option, or `extend(ttl)`) to whole milliseconds, or throws. */
 export function _ttlMs(ttl: unknown, action: string, name = "ttl"): number {
-  if (typeof ttl !== "number") {
+  return _durationMs(ttl, name, action, _TTL);
+}
+
+/**
+ * Throws a TypeError when `options` has a property that is not one of `known`, naming it
+ * and the closest known name: a typo such as `tll` must not pass silently.
+ */
+export function _checkKnownOptions(
+  options: object | undefined,
+  known: readonly string[],
+  action: string,
+): void {
+  if (options === undefined) return;
+  for (const name of Object.keys(options)) {
+    if (known.includes(name)) continue;
+    const close = closest(name, known);
     throw new TypeError(
-      `Cannot ${action} as "${name}" must be a number of seconds: current value is ${
-        _describe(ttl)
-      }`,
+      `Cannot ${action} as "${name}" is not one of its options${
+        close ? `; did you mean "${close}"?` : ""
+      } (known: ${known.join(", ")})`,
     );
   }
-  const ms = Math.round(ttl * 1000);
-  if (!Number.isFinite(ttl) || ms < 1 || ttl > _MAX_TTL_SECONDS) {
-    throw new RangeError(
-      `Cannot ${action} as "${name}" must be a positive finite number of seconds from 0.001 to ${_MAX_TTL_SECONDS}: current value is ${
-        _describe(ttl)
-      }`,
-    );
+}
+
+/** The known name within edit distance 2 of `name` (case-insensitive), if any. */
+function closest(name: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const candidate of known) {
+    const d = distance(name.toLowerCase(), candidate.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [candidate, d];
   }
-  return ms;
+  return best;
+}
+
+/** Levenshtein distance, for short option names. */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(
+        row[j]! + 1,
+        next[j - 1]! + 1,
+        row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    row = next;
+  }
+  return row[b.length]!;
 }
 
 /** Throws a TypeError unless `value` is a boolean or undefined. */
@@ -123,29 +252,17 @@ export function _checkNonNegative(
 }
 
 /**
- * Converts a duration in milliseconds to whole milliseconds (rounded up, so 0.5 is 1), or
- * throws: a TypeError for a non-number, a RangeError for a number that is not positive and
- * finite, or is above `maxMs` (by default 30 days).
+ * Converts a positive duration in milliseconds (a number, or a string with a unit) to
+ * whole milliseconds (rounded up, so 0.5 is 1), or throws: a TypeError for a value of
+ * another type, a RangeError for one that is not positive and finite, or is above
+ * `maxMs` (by default 30 days).
  */
 export function _positiveMs(
   value: unknown,
   name: string,
   action: string,
-  maxMs: number = _MAX_TTL_SECONDS * 1000,
+  maxMs: number = MAX_DAYS_MS,
 ): number {
-  if (typeof value !== "number") {
-    throw new TypeError(
-      `Cannot ${action} as "${name}" must be a number of milliseconds: current value is ${
-        _describe(value)
-      }`,
-    );
-  }
-  if (!Number.isFinite(value) || value <= 0 || value > maxMs) {
-    throw new RangeError(
-      `Cannot ${action} as "${name}" must be a positive finite number of milliseconds up to ${maxMs}: current value is ${
-        _describe(value)
-      }`,
-    );
-  }
-  return Math.ceil(value);
+  if (typeof value === "number" && value > 0 && value <= maxMs) return Math.ceil(value);
+  return _durationMs(value, name, action, { unit: "ms", minMs: 1, maxMs });
 }

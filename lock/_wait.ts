@@ -78,3 +78,55 @@ export function _nextTurn(fn: () => void): () => void {
   const timer = setTimeout(fn, 0);
   return () => clearTimeout(timer);
 }
+
+/** Why {@linkcode _bounded} gave up on a promise: its time ran out. */
+export class _NoAnswer extends Error {
+  constructor() {
+    super("no answer in time");
+    this.name = "_NoAnswer";
+  }
+}
+
+/**
+ * Settles like `work`, or earlier: rejects with {@linkcode _NoAnswer} at `untilMs`
+ * (a performance.now() time) and with `signal.reason` as soon as `signal` aborts.
+ * `work` itself cannot be cancelled (a client may send a queued command much later):
+ * when it resolves after this gave up, `onLate` gets its value, to undo what it did.
+ */
+export function _bounded<T>(
+  work: Promise<T>,
+  untilMs: number,
+  signal?: AbortSignal,
+  onLate?: (value: T) => void,
+): Promise<T> {
+  if (untilMs === Infinity && signal === undefined) return work;
+  return new Promise<T>((resolve, reject) => {
+    let done = false;
+    const finish = () => {
+      done = true;
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    const giveUp = (reason: unknown) => {
+      if (done) return;
+      finish();
+      reject(reason);
+      work.then((value) => onLate?.(value), () => {});
+    };
+    const onAbort = () => giveUp(signal!.reason);
+    const timer = untilMs === Infinity
+      ? undefined
+      : setTimeout(() => giveUp(new _NoAnswer()), Math.max(0, untilMs - performance.now()));
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    work.then((value) => {
+      if (done) return;
+      finish();
+      resolve(value);
+    }, (error) => {
+      if (done) return;
+      finish();
+      reject(error);
+    });
+  });
+}

@@ -1,19 +1,10 @@
-import { _backendOf, type _LockBackend, type _Wait } from "./_backend.ts";
+import { type _Attempt, _backendOf, type _LockBackend, type _Wait } from "./_backend.ts";
 import { _Lock } from "./_lock.ts";
 import { _canSubscribe, type _Inbox, _inbox, _subscriberOpen } from "./_subscriber.ts";
-import {
-  _checkBoolean,
-  _checkFunction,
-  _checkKey,
-  _checkNonNegative,
-  _checkOptions,
-  _checkSignal,
-  _checkString,
-  _checkSubscriber,
-  _ttlMs,
-} from "./_validate.ts";
-import { type _Backoff, _backoffMs, _sleep } from "./_wait.ts";
-import { LockAcquireError } from "./errors.ts";
+import { _acquireOptions } from "./_options.ts";
+import { _checkKey } from "./_validate.ts";
+import { _backoffMs, _bounded, _NoAnswer, _sleep } from "./_wait.ts";
+import { LockAcquireError, RedisUnavailableError } from "./errors.ts";
 import type { AcquireLockOptions, Lock, RedisClient } from "./types.ts";
 
 const ACTION = "acquire lock";
@@ -24,31 +15,47 @@ const ACTION = "acquire lock";
  */
 const HEAD_SLACK_MS = 2;
 
+/** With a single attempt, how long Redis has to answer it at most (less with a short lease). */
+const SINGLE_ANSWER_MS = 1000;
+
+/** While waiting, how long Redis has to answer an attempt sent just before the deadline. */
+const MIN_ANSWER_MS = 50;
+
 /**
- * Takes the lock on `key` in one Redis round trip, with a lease of `ttl` seconds and a
- * fresh random owner token. Release it with `lock.release()` when the critical section
+ * Takes the lock on `key`, with a lease of `ttl` and a fresh random owner token. A free
+ * lock takes one Redis round trip (`SET NX PX`); a waiter's first attempt at a held
+ * lock takes two (it tries, then joins the queue), and a handover on release none more. Release it with `lock.release()` when the critical section
  * ends, or declare it with `await using` to release it on scope exit.
  *
  * @param redis Any supported Redis client; see {@linkcode RedisClient}.
  * @param key The lock's key; see {@linkcode lockKey}.
- * @param options The lease (`ttl`, seconds, default 30) and what happens when the lock is
- * held elsewhere (`throwOnFail`, default true, and `errorMessage`).
+ * @param options The lease (`ttl`: seconds, or a duration such as `"10s"`; default 30 s),
+ * what happens when the lock is held elsewhere (`throwOnFail`, default true, and
+ * `errorMessage`), how long to wait for it (`timeout`, `retries`, `retryDelay`,
+ * `maxRetryDelay`, `jitter`, `fairnessWindow`, `signal`, `subscriber`), and the
+ * watchdog (`watchdog`, `onLost`); see {@linkcode AcquireLockOptions}.
  * @returns The lock handle, or `null` when the lock is held elsewhere and `throwOnFail`
  * is false.
  * @throws {LockAcquireError} When the lock is held elsewhere and `throwOnFail` is not
  * false; its message is `errorMessage` when given.
- * @throws {TypeError} When `redis` is not a supported client, or `key` or an option has
- * the wrong type; nothing is sent to Redis.
- * @throws {RangeError} When `ttl` is not a positive finite number of seconds up to 30 days.
+ * @throws {TypeError} When `redis` is not a supported client, `key`, `options` or an
+ * option has the wrong type, or an option name is unknown; nothing is sent to Redis.
+ * @throws {RangeError} When a duration or count is out of range (`ttl` from 1 ms to 30
+ * days, a bare number of seconds at most 3600), or `retryDelay` is above `maxRetryDelay`.
+ * @throws {RedisUnavailableError} When Redis did not answer by the `timeout` (with a
+ * single attempt: within the lesser of `ttl` and 1 s) and had not said the lock is held.
+ * @throws {RedisReplyError} When the client gave a reply Redis does not send.
  *
  * @example Usage
- * ```ts ignore
- * import { Redis } from "ioredis";
- * import { acquireLock, lockKey } from "@baton/lock";
+ * ```ts
+ * import { acquireLock, lockKey, type RedisClient } from "@baton/lock";
  *
- * const redis = new Redis();
+ * // Stands in for your client (new Redis(), createClient(), ...): it grants every lock.
+ * const redis: RedisClient = { sendCommand: ([cmd]) => Promise.resolve(cmd === "SET" ? "OK" : 1) };
+ * const doSomething = () => Promise.resolve();
+ *
  * const lock = await acquireLock(redis, lockKey("user", 123), {
- *   ttl: 10,
+ *   ttl: "10s",
  *   errorMessage: "Operation in progress",
  * });
  * try {
@@ -58,9 +65,18 @@ const HEAD_SLACK_MS = 2;
  * }
  * ```
  *
- * @example Release on scope exit, and no throw when the lock is held
- * ```ts ignore
- * await using lock = await acquireLock(redis, "lock:user:456", { throwOnFail: false });
+ * @example Wait up to 2 s, release on scope exit, and no throw when the lock stays held
+ * ```ts
+ * import { acquireLock, type RedisClient } from "@baton/lock";
+ *
+ * // Stands in for your client (new Redis(), createClient(), ...): it grants every lock.
+ * const redis: RedisClient = { sendCommand: ([cmd]) => Promise.resolve(cmd === "SET" ? "OK" : 1) };
+ * const doSomething = () => Promise.resolve();
+ *
+ * await using lock = await acquireLock(redis, "lock:user:456", {
+ *   timeout: "2s",
+ *   throwOnFail: false,
+ * });
  * if (lock) await doSomething();
  * ```
  */
@@ -102,43 +118,21 @@ export async function acquireLock(
   key: string,
   options?: AcquireLockOptions,
 ): Promise<Lock | null> {
-  _checkOptions(options, ACTION);
+  const o = _acquireOptions(options, ACTION);
   _checkKey(key, ACTION);
-  const o = options ?? {};
-  const ttlMs = _ttlMs(o.ttl === undefined ? 30 : o.ttl, ACTION);
-  _checkBoolean(o.throwOnFail, "throwOnFail", ACTION);
-  _checkString(o.errorMessage, "errorMessage", ACTION);
-  const ms = "a number of milliseconds from 0";
-  _checkNonNegative(o.timeout, "timeout", ACTION, `${ms}, or Infinity`, { infinite: true });
-  _checkNonNegative(o.retries, "retries", ACTION, "a whole number from 0, or Infinity", {
-    infinite: true,
-    integer: true,
-  });
-  _checkNonNegative(o.retryDelay, "retryDelay", ACTION, ms);
-  _checkNonNegative(o.maxRetryDelay, "maxRetryDelay", ACTION, ms);
-  _checkNonNegative(o.jitter, "jitter", ACTION, "a number from 0 to 1", { max: 1 });
-  _checkNonNegative(o.fairnessWindow, "fairnessWindow", ACTION, ms);
-  _checkSignal(o.signal, ACTION);
-  _checkSubscriber(o.subscriber, ACTION);
-  _checkBoolean(o.watchdog, "watchdog", ACTION);
-  if (o.onLost !== undefined) _checkFunction(o.onLost, "onLost", ACTION);
   const backend = _backendOf(redis, ACTION);
   o.signal?.throwIfAborted();
 
   // timeout alone waits that long; retries alone wait with no time bound.
-  const timeoutMs = o.timeout ?? (o.retries ? Infinity : 0);
+  const { ttlMs, backoff } = o;
+  const timeoutMs = o.timeoutMs ?? (o.retries ? Infinity : 0);
   const retries = o.retries ?? (timeoutMs > 0 ? Infinity : 0);
-  const backoff: _Backoff = {
-    retryDelayMs: o.retryDelay ?? 10,
-    maxRetryDelayMs: o.maxRetryDelay ?? 500,
-    jitter: o.jitter ?? 0.5,
-  };
   // A waiter keeps its place in the queue by attempting at least this often.
   const waiting = timeoutMs > 0 || retries > 0;
   const wait: _Wait | undefined = waiting
     ? {
       leaseMs: 2 * backoff.maxRetryDelayMs + 2000,
-      windowMs: Math.round(o.fairnessWindow ?? 10),
+      windowMs: o.windowMs,
       channel: "",
       queued: false,
     }
@@ -151,6 +145,20 @@ export async function acquireLock(
   const deadline = startedAt + timeoutMs;
   const lockOf = (expiresAt: number) => new _Lock(backend, key, token, ttlMs, expiresAt, o.onLost);
   let attempts = 0;
+  // Whether Redis answered any attempt: a wait that ends on an unanswered one is then
+  // still a held lock, else Redis is unavailable.
+  let answered = false;
+  // An attempt that Redis has not answered is given up at the caller's deadline (with a
+  // single attempt: after the lesser of the lease and 1 s). Should it land later, what it
+  // took is given back at once.
+  const giveBack = (attempt: _Attempt) => {
+    if (wait) void leaveQueue(backend, key, token);
+    else if (attempt.acquired) backend.release(key, token).catch(() => {});
+  };
+  const answerBy = (sentAt: number) =>
+    timeoutMs > 0
+      ? Math.max(deadline, sentAt + MIN_ANSWER_MS)
+      : sentAt + Math.min(ttlMs, SINGLE_ANSWER_MS);
   // Set when a release hands this waiter the lock: performance.now() at the news.
   let handedAt: number | undefined;
   // While this waiter is first: when to try again should no news come.
@@ -187,7 +195,30 @@ export async function acquireLock(
     while (!lock) {
       attempts++;
       const sentAt = performance.now();
-      const attempt = await backend.acquire(key, token, ttlMs, wait);
+      let attempt: _Attempt;
+      try {
+        attempt = await _bounded(
+          backend.acquire(key, token, ttlMs, wait),
+          answerBy(sentAt),
+          o.signal,
+          giveBack,
+        );
+      } catch (error) {
+        if (!(error instanceof _NoAnswer)) throw error;
+        const waitedMs = performance.now() - startedAt;
+        const unavailable = new RedisUnavailableError(
+          `Cannot acquire lock "${key}": Redis did not answer within ${Math.round(waitedMs)} ms`,
+          { key, command: wait?.queued ? "EVALSHA acquire" : "SET", waitedMs },
+        );
+        if (!answered) throw unavailable;
+        // It was held at the last answer: give up as for a held lock.
+        if (o.throwOnFail === false) return null;
+        throw new LockAcquireError(
+          o.errorMessage ?? `Cannot acquire lock "${key}": it is held elsewhere`,
+          { key, attempts, waitedMs, cause: unavailable },
+        );
+      }
+      answered = true;
       if (attempt.acquired) lock = lockOf(sentAt + attempt.remainingMs);
       else if (handedAt !== undefined) lock = lockOf(handedAt + ttlMs);
       else if (attempts > retries || performance.now() >= deadline) break;

@@ -6,7 +6,10 @@ export interface LockAcquireErrorOptions {
   attempts: number;
   /** How long the caller waited, in milliseconds. */
   waitedMs: number;
-  /** Why it gave up, when it was not just a held lock: an abort reason, say. */
+  /**
+   * An error behind the failure, for subclasses and callers that build their own;
+   * baton leaves it unset: the lock was simply held elsewhere.
+   */
   cause?: unknown;
 }
 
@@ -16,9 +19,14 @@ export interface LockAcquireErrorOptions {
  * option when one was given, otherwise one that names the key.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
+ * import { LockAcquireError, lockKey, type RedisClient, withLock } from "@baton/lock";
+ *
+ * // Stands in for your client (new Redis(), createClient(), ...): it grants every lock.
+ * const redis: RedisClient = { sendCommand: ([cmd]) => Promise.resolve(cmd === "SET" ? "OK" : 1) };
+ * const userId = "user123";
  * try {
- *   await withLock(redis, lockKey("withdraw", userId), () => withdraw(userId, 100));
+ *   await withLock(redis, lockKey("withdraw", userId), () => "paid");
  * } catch (error) {
  *   if (error instanceof LockAcquireError) console.log(`busy: ${error.key}`);
  *   else throw error;
@@ -48,39 +56,184 @@ export class LockAcquireError extends Error {
   }
 }
 
+/** The fields of a {@linkcode LockLostError} beyond its key. */
+export interface LockLostErrorOptions {
+  /**
+   * What `fn` returned, when {@linkcode withLock} found the lock lost after `fn`
+   * succeeded. Leave out when there is no such value.
+   */
+  value?: unknown;
+  /** Whether `value` was given (it may itself be `undefined`). */
+  hasValue?: boolean;
+}
+
 /**
- * The lock was lost while held: an extension found another owner or no key, or Redis
- * stayed unreachable until the lease ran out. {@linkcode withLock} rejects with it
- * once `fn` settles (unless `fn` failed), and the lock's `signal` aborts with it.
+ * The lock was lost while held: a release or an extension found another owner or no
+ * key, or Redis stayed unreachable until the lease ran out.
+ *
+ * {@linkcode withLock} rejects with it once `fn` settles (unless `fn` failed), also
+ * when `fn` succeeded: then `value` holds what `fn` returned and `hasValue` is true, so
+ * that the caller decides whether a result computed without the lock may be kept (it
+ * may have overlapped another owner's critical section). A handle's `signal` aborts
+ * with it when the loss is found while the lock is held.
  *
  * @example Usage
- * ```ts ignore
+ * ```ts
+ * import { LockLostError, type RedisClient, withLock } from "@baton/lock";
+ *
+ * // Stands in for your client (new Redis(), createClient(), ...): it grants every lock.
+ * const redis: RedisClient = { sendCommand: ([cmd]) => Promise.resolve(cmd === "SET" ? "OK" : 1) };
+ * const handle = (item: string) => Promise.resolve(item.length);
+ * const batch = ["a", "b"];
+ * let handled = 0;
  * try {
- *   await withLock(redis, key, async ({ signal }) => {
+ *   handled = await withLock(redis, "lock:batch", async ({ signal }) => {
  *     for (const item of batch) {
- *       signal.throwIfAborted();
- *       await process(item);
+ *       signal.throwIfAborted(); // stop early once the lock is known lost
+ *       await handle(item);
  *     }
+ *     return batch.length;
  *   });
  * } catch (error) {
- *   if (error instanceof LockLostError) console.log(`lost ${error.key}`, error.cause);
- *   else throw error;
+ *   // The lease ran out under fn: its result may overlap another owner's work.
+ *   if (!(error instanceof LockLostError) || !error.hasValue) throw error;
+ *   handled = error.value as number; // keep it only if the work is idempotent
  * }
+ * console.log(`handled ${handled}`);
  * ```
  */
 export class LockLostError extends Error {
   /** The key whose lock was lost. */
   readonly key: string;
+  /** Whether `withLock`'s `fn` returned a value before the loss was found. */
+  readonly hasValue: boolean;
+  /** What `withLock`'s `fn` returned when `hasValue` is true, else `undefined`. */
+  readonly value: unknown;
 
   /**
    * Makes the error; baton raises it, callers catch it.
    *
    * @param key The key whose lock was lost.
    * @param cause What showed the loss: the reply or the Redis error.
+   * @param options The value `fn` returned, if any.
    */
-  constructor(key: string, cause: unknown) {
+  constructor(key: string, cause: unknown, options: LockLostErrorOptions = {}) {
     super(`The lock "${key}" was lost while held`, { cause });
     this.name = "LockLostError";
     this.key = key;
+    this.hasValue = options.hasValue ?? ("value" in options);
+    this.value = options.value;
+  }
+}
+
+/** The fields of a {@linkcode RedisUnavailableError}. */
+export interface RedisUnavailableErrorOptions {
+  /** The lock's key. */
+  key: string;
+  /** The command that got no answer, such as `"SET"` or `"EVALSHA acquire"`. */
+  command: string;
+  /** How long the caller waited, in milliseconds. */
+  waitedMs: number;
+  /** The last error the client gave, if any. */
+  cause?: unknown;
+}
+
+/**
+ * Redis did not answer in time: the caller's `timeout` or the lease ran out while a
+ * command was still unanswered (the server is down or unreachable, and the client
+ * queues commands while it reconnects). baton gives up then rather than wait for the
+ * client; a grant that arrives later is released at once.
+ *
+ * @example Usage
+ * ```ts
+ * import { acquireLock, RedisUnavailableError, type RedisClient } from "@baton/lock";
+ *
+ * // Stands in for your client (new Redis(), createClient(), ...): it grants every lock.
+ * const redis: RedisClient = { sendCommand: ([cmd]) => Promise.resolve(cmd === "SET" ? "OK" : 1) };
+ * try {
+ *   const lock = await acquireLock(redis, "lock:report", { timeout: "2s" });
+ *   await lock.release();
+ * } catch (error) {
+ *   if (!(error instanceof RedisUnavailableError)) throw error;
+ *   console.log(`Redis did not answer ${error.command} in ${error.waitedMs} ms; try later`);
+ * }
+ * ```
+ */
+export class RedisUnavailableError extends Error {
+  /** The lock's key. */
+  readonly key: string;
+  /** The command that got no answer. */
+  readonly command: string;
+  /** How long the caller waited, in milliseconds. */
+  readonly waitedMs: number;
+
+  /**
+   * Makes the error; baton throws it, callers catch it.
+   *
+   * @param message What to tell the user.
+   * @param options The key, the command and the time waited.
+   */
+  constructor(message: string, options: RedisUnavailableErrorOptions) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "RedisUnavailableError";
+    this.key = options.key;
+    this.command = options.command;
+    this.waitedMs = options.waitedMs;
+  }
+}
+
+/**
+ * The client returned a reply that is not one Redis sends for that command: baton
+ * never turns such a reply into a lock. It happens with a client that is not talking
+ * to Redis directly (a mock, a proxy, a client in a pipeline or `MULTI` context that
+ * answers `"QUEUED"`), or one that transforms replies.
+ *
+ * @example Usage
+ * ```ts
+ * import { acquireLock, RedisReplyError, type RedisClient } from "@baton/lock";
+ * import assert from "node:assert/strict";
+ *
+ * const queued: RedisClient = { sendCommand: () => Promise.resolve("QUEUED") };
+ * await assert.rejects(acquireLock(queued, "lock:job"), RedisReplyError);
+ * ```
+ */
+export class RedisReplyError extends Error {
+  /** The command whose reply was unexpected, such as `"SET"` or `"EVALSHA release"`. */
+  readonly command: string;
+  /** The reply as the client returned it. */
+  readonly reply: unknown;
+
+  /**
+   * Makes the error; baton throws it, callers catch it.
+   *
+   * @param command The command whose reply was unexpected.
+   * @param reply The reply as the client returned it.
+   * @param expected What Redis would have sent.
+   */
+  constructor(command: string, reply: unknown, expected: string) {
+    super(
+      `Redis client gave an unexpected reply to ${command}: ${
+        _describeReply(reply)
+      }, expected ${expected}`,
+    );
+    this.name = "RedisReplyError";
+    this.command = command;
+    this.reply = reply;
+  }
+}
+
+/** A short description of a reply for an error message. */
+function _describeReply(reply: unknown): string {
+  if (reply === undefined) return "undefined";
+  if (typeof reply === "bigint") return `${reply}n`;
+  if (reply instanceof Uint8Array) {
+    return `bytes ${JSON.stringify(new TextDecoder().decode(reply))}`;
+  }
+  try {
+    const text = JSON.stringify(reply);
+    if (text === undefined) return String(reply);
+    return text.length > 100 ? `${text.slice(0, 100)}...` : text;
+  } catch {
+    return String(reply);
   }
 }

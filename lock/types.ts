@@ -43,15 +43,25 @@ export interface SendClient {
  */
 export type RedisClient = CallClient | SendCommandClient | SendClient;
 
+/**
+ * A duration with an explicit unit: `"250ms"`, `"10s"`, `"1.5m"`, `"2h"` or `"7d"`.
+ * Every duration option takes one, as well as a bare number in the option's own unit
+ * (seconds for `ttl`, milliseconds for the others).
+ */
+export type Duration = `${number}${"ms" | "s" | "m" | "h" | "d"}`;
+
 /** Options of {@linkcode acquireLock}. */
 export interface AcquireLockOptions {
   /**
-   * How long the lease lasts, in seconds. Fractions are allowed (`0.25` is 250 ms);
-   * the lease is sent to Redis in whole milliseconds, at least 1. At most one year.
+   * How long the lease lasts: a number of **seconds** (as in other lock modules), or a
+   * {@linkcode Duration} with a unit (`"10s"`, `"500ms"`, `"2h"`). Fractions are allowed
+   * (`0.25` is 250 ms); the lease is sent to Redis in whole milliseconds, from 1 ms to
+   * 30 days. A bare number above 3600 (an hour) is rejected, so that `ttl: 10_000` meant
+   * as milliseconds fails loudly: write longer leases with a unit (`"2h"`).
    *
    * @default {30}
    */
-  ttl?: number;
+  ttl?: number | Duration;
   /**
    * Whether a lock held elsewhere makes {@linkcode acquireLock} throw a
    * {@linkcode LockAcquireError} (`true`) or resolve to `null` (`false`).
@@ -66,15 +76,21 @@ export interface AcquireLockOptions {
    */
   errorMessage?: string;
   /**
-   * How long to wait for a held lock, in milliseconds, before giving up with a
-   * {@linkcode LockAcquireError} (or `null`). `0` makes a single attempt; `Infinity`
-   * waits until `signal` aborts or `retries` run out. Waiters queue in arrival order
-   * and are woken when the lock is released (see `subscriber`), with polling as the
-   * fallback.
+   * How long to wait for a held lock, in milliseconds or as a {@linkcode Duration}, before
+   * giving up with a {@linkcode LockAcquireError} (or `null`). `0` makes a single
+   * attempt; `Infinity` waits until `signal` aborts or `retries` run out. Waiters queue
+   * in arrival order and are woken when the lock is released (see `subscriber`), with
+   * polling as the fallback.
+   *
+   * It also bounds the wait for Redis itself: a command still unanswered at the timeout
+   * (Redis down, the client queueing commands while it reconnects) is given up, and the
+   * call rejects with a {@linkcode RedisUnavailableError} unless Redis had answered that
+   * the lock is held. With a single attempt, an unanswered command is given up after
+   * the lesser of `ttl` and 1 s. A grant that arrives after that is released at once.
    *
    * @default {0}
    */
-  timeout?: number;
+  timeout?: number | Duration;
   /**
    * How many more attempts to make after the first. With a `timeout` above 0 and no
    * `retries`, attempts go on until the timeout.
@@ -87,19 +103,21 @@ export interface AcquireLockOptions {
    * doubles per retry up to `maxRetryDelay`. A subscribed waiter is told when a release
    * hands it the lock, so it polls only in case that news got lost: every
    * `maxRetryDelay`, and once shortly after its `fairnessWindow` when it is first in
-   * line. No waiter sleeps past the holder's lease.
+   * line. No waiter sleeps past the holder's lease. At least 1 ms, and not above
+   * `maxRetryDelay` when both are given (when only `retryDelay` is, it raises the
+   * default `maxRetryDelay` to match). Milliseconds, or a {@linkcode Duration}.
    *
    * @default {10}
    */
-  retryDelay?: number;
+  retryDelay?: number | Duration;
   /**
    * The longest polling delay of a waiter, in milliseconds. A waiter's place in the
    * queue lapses when it has not polled for `2 * maxRetryDelay + 2000` ms (its process
-   * died).
+   * died). At least 1 ms. Milliseconds, or a {@linkcode Duration}.
    *
    * @default {500}
    */
-  maxRetryDelay?: number;
+  maxRetryDelay?: number | Duration;
   /**
    * The share (0 to 1) of each polling delay that is randomised away, so that waiters
    * that failed together do not retry together.
@@ -115,11 +133,12 @@ export interface AcquireLockOptions {
    * On a busy lock this keeps one process taking the lock again and again for a while
    * (switching processes costs far more than a round trip) while no waiter starves: the
    * k-th in line waits about k times (this window plus one hold). `0` grants in strict
-   * arrival order. The first waiter's own value counts.
+   * arrival order. The first waiter's own value counts. Milliseconds, or a
+   * {@linkcode Duration}.
    *
    * @default {10}
    */
-  fairnessWindow?: number;
+  fairnessWindow?: number | Duration;
   /** Stops waiting as soon as it aborts: the call rejects with `signal.reason`. */
   signal?: AbortSignal;
   /**
@@ -128,7 +147,9 @@ export interface AcquireLockOptions {
    * and closed when the last one is done. Pass a client connection to subscribe on
    * instead (baton never closes it), or `false` to only poll.
    *
-   * @default {a duplicate of `redis`, where the client has duplicate()}
+   * @default {a duplicate of `redis`, where the client can make one and subscribe on it:
+   * ioredis shape with duplicate() and on(), node-redis or Bun shape with duplicate() and
+   * subscribe(); otherwise waiters poll}
    */
   subscriber?: RedisClient | false;
   /**
@@ -142,7 +163,9 @@ export interface AcquireLockOptions {
   watchdog?: boolean;
   /**
    * Called once when the lock is found lost while held, with the
-   * {@linkcode LockLostError}. It must not throw.
+   * {@linkcode LockLostError}. It must not throw: an exception it throws is dropped (it
+   * runs from a timer, where a throw would crash the process); the loss is still on the
+   * handle's `signal`.
    */
   onLost?: (error: LockLostError) => void;
 }
@@ -185,20 +208,24 @@ export interface Lock extends AsyncDisposable {
   /**
    * Releases the lock: deletes the key only if it still holds this handle's token,
    * in one atomic step, so it never deletes a lock that another owner holds.
-   * Calling it again is harmless and resolves to `false`.
+   * Calling it again is harmless and resolves to `false`. Redis is given until the
+   * lease's end (plus a margin of 100 ms) to answer: by then the lease has run out, so it
+   * resolves `false` whatever the client still has queued.
    *
    * @returns `true` when this handle still owned the key and deleted it, `false`
    * when the lease had already expired (or the lock was already released).
    */
   release(): Promise<boolean>;
   /**
-   * Resets the lease to `ttl` seconds from now, if this handle still owns the key.
+   * Resets the lease to `ttl` from now, if this handle still owns the key. Redis is given
+   * until the current lease's end to answer; after that the lock counts as lost.
    *
-   * @param ttl The new lease in seconds; by default the `ttl` the lock was taken with.
+   * @param ttl The new lease: seconds as a number (up to 3600), or a
+   * {@linkcode Duration} (`"90s"`, `"2h"`); by default the `ttl` the lock was taken with.
    * @returns `true` when the lease was reset, `false` when the lock was lost
    * (expired, taken by another owner, or released).
    */
-  extend(ttl?: number): Promise<boolean>;
+  extend(ttl?: number | Duration): Promise<boolean>;
   /**
    * The local view: `true` from acquisition until {@linkcode Lock.release} or an
    * `extend()` that found the lock lost, and until the lease has run out by the
@@ -207,6 +234,7 @@ export interface Lock extends AsyncDisposable {
   isAcquired(): boolean;
   /**
    * Asks Redis whether this handle still owns the key and how long the lease has left.
+   * Unanswered at the lease's end, it resolves `{ owned: false, remainingMs: 0 }`.
    *
    * @returns The owner check and the remaining milliseconds.
    */

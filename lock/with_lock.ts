@@ -1,11 +1,18 @@
 import { acquireLock } from "./acquire_lock.ts";
-import { _checkFunction } from "./_validate.ts";
+import { _checkFunction, _checkOptions } from "./_validate.ts";
+import { LockLostError } from "./errors.ts";
 import type { LockContext, RedisClient, WithLockOptions } from "./types.ts";
+
+const ACTION = "run with lock";
 
 /**
  * Runs `fn` while holding the lock on `key`, and releases the lock afterwards, also
- * when `fn` throws. Its value and its error come back unchanged. While `fn` runs, a
- * watchdog keeps the lease alive, and `signal` aborts if the lock is lost anyway.
+ * when `fn` throws. While `fn` runs, a watchdog keeps the lease alive, and `signal`
+ * aborts if the lock is lost anyway. `fn`'s error comes back unchanged; its value comes
+ * back only when the release shows the lock was still held to the end. Otherwise (the
+ * lease ran out, another owner took it, Redis failed or stayed unreachable until the
+ * lease's end) the call rejects with a {@linkcode LockLostError} that carries the value
+ * as `error.value`, so that a success the lock cannot vouch for never looks like one.
  *
  * @typeParam T The value `fn` resolves to.
  * @param redis Any supported Redis client; see {@linkcode RedisClient}.
@@ -21,24 +28,30 @@ import type { LockContext, RedisClient, WithLockOptions } from "./types.ts";
  * @throws {LockAcquireError} When the lock is held elsewhere and `throwOnFail` is not
  * false; `fn` did not run.
  * @throws {TypeError} When `redis` is not a supported client, `fn` is not a function, or
- * `key` or an option has the wrong type.
- * @throws {RangeError} When `ttl` is out of range.
- * @throws {LockLostError} When the lock was lost while `fn` ran (the watchdog found
- * another owner or no key, or Redis stayed unreachable past the lease) and `fn` itself
- * did not fail; thrown once `fn` settles.
+ * `key`, `options` or an option has the wrong type, or an option name is unknown;
+ * nothing is sent to Redis.
+ * @throws {RangeError} When a duration or count is out of range.
+ * @throws {LockLostError} When `fn` succeeded but the lock cannot vouch for it: the
+ * release found another owner or no key, the watchdog found it lost, or Redis failed or
+ * did not answer before the lease's end. `error.value` is what `fn` returned.
+ * @throws {RedisUnavailableError} When Redis did not answer the acquire in time.
+ * @throws {RedisReplyError} When the client gave a reply Redis does not send.
  *
  * @example Usage
- * ```ts ignore
- * import { Redis } from "ioredis";
- * import { lockKey, withLock } from "@baton/lock";
+ * ```ts
+ * import { lockKey, type RedisClient, withLock } from "@baton/lock";
  *
- * const redis = new Redis();
- * const result = await withLock(
+ * // Stands in for your client (new Redis(), createClient(), ...): it grants every lock.
+ * const redis: RedisClient = { sendCommand: ([cmd]) => Promise.resolve(cmd === "SET" ? "OK" : 1) };
+ * const processWithdrawal = (_userId: string, amount: number) => Promise.resolve(2000 - amount);
+ *
+ * const balance = await withLock(
  *   redis,
  *   lockKey("withdraw", "user123"),
- *   async () => await processWithdrawal("user123", 1000),
- *   { ttl: 10, errorMessage: "Withdrawal in progress, please try again later" },
+ *   () => processWithdrawal("user123", 1000),
+ *   { ttl: "10s", errorMessage: "Withdrawal in progress, please try again later" },
  * );
+ * console.log(balance); // 1000
  * ```
  */
 export function withLock<T>(
@@ -85,15 +98,16 @@ export async function withLock<T>(
   fn: (context: LockContext) => T | Promise<T>,
   options?: WithLockOptions,
 ): Promise<T | null> {
-  _checkFunction(fn, "fn", "run with lock");
+  _checkOptions(options, ACTION);
+  _checkFunction(fn, "fn", ACTION);
   const lock = await acquireLock(redis, key, {
     ...options,
     watchdog: options?.watchdog ?? true,
   });
   if (lock === null) return null;
-  let result: T;
+  let value: T;
   try {
-    result = await fn({
+    value = await fn({
       get signal() {
         return lock.signal;
       },
@@ -104,10 +118,26 @@ export async function withLock<T>(
     await lock.release().catch(() => {});
     throw error;
   }
-  if (lock.signal.aborted) {
-    await lock.release().catch(() => {});
-    throw lock.signal.reason;
+  // fn succeeded: its value is returned only if the lock was still ours at the end.
+  let released: boolean;
+  try {
+    released = await lock.release();
+  } catch (error) {
+    // Redis failed before the lease ran out: nothing vouches for the lock.
+    throw new LockLostError(key, error, { value });
   }
-  await lock.release();
-  return result;
+  if (lock.signal.aborted) {
+    // The error fn saw on its signal, now with fn's value.
+    const reason = lock.signal.reason;
+    if (reason instanceof LockLostError) throw Object.assign(reason, { hasValue: true, value });
+    throw new LockLostError(key, reason, { value });
+  }
+  if (!released) {
+    throw new LockLostError(
+      key,
+      new Error("the release found another owner's token or no key: the lease had run out"),
+      { value },
+    );
+  }
+  return value;
 }

@@ -9,7 +9,7 @@ function spyClient(): RedisClient & { sent: string[][] } {
     sent,
     sendCommand(args: string[]) {
       sent.push(args);
-      return Promise.resolve([1]);
+      return Promise.resolve(args[0] === "SET" ? "OK" : 1);
     },
   };
 }
@@ -39,7 +39,7 @@ const rows: [string, Call, typeof TypeError | typeof RangeError, RegExp][] = [
     "ttl of 0",
     (r) => acquireLock(r, "k", { ttl: 0 }),
     RangeError,
-    /"ttl" must be a positive finite number of seconds .*: current value is 0/,
+    /"ttl" must be a number of seconds from 0.001 to 3600, or a string with a unit .*: current value is 0$/,
   ],
   [
     "negative ttl",
@@ -75,13 +75,13 @@ const rows: [string, Call, typeof TypeError | typeof RangeError, RegExp][] = [
     "ttl above 30 days",
     (r) => acquireLock(r, "k", { ttl: 31 * 86_400 }),
     RangeError,
-    /"ttl" .* to 2592000: current value is 2678400/,
+    /"ttl" .* \(up to 30d\): current value is 2678400$/,
   ],
   [
     "string ttl",
     (r) => acquireLock(r, "k", { ttl: bad("10") }),
     TypeError,
-    /"ttl" must be a number of seconds: current value is "10"/,
+    /"ttl" must be a number of seconds .*: current value is "10" \(a string needs a unit: "10s"\)/,
   ],
   [
     "null ttl",
@@ -170,7 +170,7 @@ describe("bad input is rejected before anything reaches Redis", () => {
           assert.ok(error instanceof TypeError);
           assert.match(
             error.message,
-            /"redis" must be a Redis client with a call\(\), sendCommand\(\) or send\(\) method/,
+            /"redis" must be a Redis client instance with a call\(\) \(ioredis, iovalkey\), sendCommand\(\) \(node-redis, or one you write\) or send\(\) \(Bun's RedisClient\) method/,
           );
           assert.match(error.message, message);
           return true;

@@ -56,11 +56,23 @@ describe("holding a lock through long work", () => {
 
       it("watchdog: false lets the lease run out while fn runs", async () => {
         const key = uniqueKey("off");
-        await withLock(a, key, async () => {
-          await sleep(300);
-          const other = await acquireLock(b, key, { ttl: 10 });
-          await other.release();
-        }, { ttl: 0.1, watchdog: false });
+        let other: Awaited<ReturnType<typeof acquireLock>> | undefined;
+        await assert.rejects(
+          withLock(a, key, async () => {
+            await sleep(300);
+            other = await acquireLock(b, key, { ttl: 10 });
+            return "done late";
+          }, { ttl: 0.1, watchdog: false }),
+          (error: unknown) => {
+            assert.ok(error instanceof LockLostError, `got ${error}`);
+            assert.equal(error.hasValue, true);
+            assert.equal(error.value, "done late");
+            return true;
+          },
+        );
+        assert.ok(other);
+        assert.equal(await admin.sendCommand(["GET", key]), other.token, "the new owner's key");
+        assert.equal(await other.release(), true);
       });
 
       it("when another owner takes the key, signal aborts and withLock rejects with LockLostError", async () => {
@@ -77,6 +89,8 @@ describe("holding a lock through long work", () => {
             assert.equal(error.key, key);
             assert.equal(error, seen, "the signal's reason is the error withLock rejects with");
             assert.match(String(error.cause), /another owner/);
+            assert.equal(error.hasValue, true);
+            assert.equal(error.value, "finished anyway");
             return true;
           },
         );
