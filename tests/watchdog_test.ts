@@ -2,7 +2,8 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { acquireLock, LockLostError, type RedisClient, withLock } from "../mod.ts";
 import { closePair, connectPair, startRedisWithAdmin, stopRedisWithAdmin } from "./_fixtures.ts";
-import { CLIENTS } from "./_clients.ts";
+import process from "node:process";
+import { CLIENTS, MINIMAL } from "./_clients.ts";
 import { type RedisServer, startRedis } from "./_redis.ts";
 import type { RespClient } from "./_resp.ts";
 
@@ -167,4 +168,41 @@ describe("holding a lock through long work", () => {
       }
     });
   }
+
+  it("an onLost that throws neither crashes the process nor keeps the signal from aborting", async () => {
+    const uncaught: unknown[] = [];
+    const record = (error: unknown) => uncaught.push(error);
+    process.on("uncaughtException", record);
+    const own = await startRedis({ useEnv: false });
+    const redis = await MINIMAL.connect(own.url);
+    try {
+      const calls: string[] = [];
+      const onLost = (e: LockLostError) => {
+        calls.push(e.key);
+        throw new Error("onLost failed");
+      };
+      // Found lost by a renewal (another owner), and by the lease's end (Redis gone).
+      const stolen = await acquireLock(redis, uniqueKey("throws"), {
+        ttl: 0.2,
+        watchdog: true,
+        onLost,
+      });
+      await (redis as unknown as RespClient).sendCommand(["SET", stolen.key, "thief"]);
+      assert.ok((await aborted(stolen.signal, 2000)) instanceof LockLostError);
+      const expired = await acquireLock(redis, uniqueKey("throws"), {
+        ttl: 0.3,
+        watchdog: true,
+        onLost,
+      });
+      await own.stop();
+      assert.ok((await aborted(expired.signal, 3000)) instanceof LockLostError);
+      await sleep(50);
+      assert.deepEqual(calls, [stolen.key, expired.key]);
+      assert.deepEqual(uncaught, []);
+    } finally {
+      process.off("uncaughtException", record);
+      await MINIMAL.close(redis);
+      await own.stop();
+    }
+  });
 });
