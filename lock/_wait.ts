@@ -87,6 +87,48 @@ export class _NoAnswer extends Error {
   }
 }
 
+/** A bounded promise's give-up time (performance.now() ms) and what to do then. */
+interface Watch {
+  untilMs: number;
+  expire(): void;
+}
+
+/**
+ * The deadlines of every bounded promise in flight, checked by one shared timer rather
+ * than a timer each: arming and clearing a timer per command cost more than the rest of
+ * an uncontended acquire. The timer is unref'd (whoever waits on the command holds the
+ * process open through its client) and stays armed while idle, for at most its delay.
+ */
+const watches = new Set<Watch>();
+let watchTimer: ReturnType<typeof setTimeout> | undefined;
+let armedForMs = Infinity;
+
+function watch(w: Watch): void {
+  watches.add(w);
+  if (w.untilMs < armedForMs) arm(w.untilMs);
+}
+
+function arm(atMs: number): void {
+  clearTimeout(watchTimer);
+  armedForMs = atMs;
+  watchTimer = setTimeout(checkWatches, Math.max(0, atMs - performance.now()));
+  _unref(watchTimer);
+}
+
+function checkWatches(): void {
+  watchTimer = undefined;
+  armedForMs = Infinity;
+  const now = performance.now();
+  let next = Infinity;
+  for (const w of watches) {
+    if (w.untilMs <= now) {
+      watches.delete(w);
+      w.expire();
+    } else if (w.untilMs < next) next = w.untilMs;
+  }
+  if (next < Infinity) arm(next);
+}
+
 /**
  * Settles like `work`, or earlier: rejects with {@linkcode _NoAnswer} at `untilMs`
  * (a performance.now() time) and with `signal.reason` as soon as `signal` aborts.
@@ -104,7 +146,7 @@ export function _bounded<T>(
     let done = false;
     const finish = () => {
       done = true;
-      clearTimeout(timer);
+      watches.delete(w);
       signal?.removeEventListener("abort", onAbort);
     };
     const giveUp = (reason: unknown) => {
@@ -114,10 +156,9 @@ export function _bounded<T>(
       work.then((value) => onLate?.(value), () => {});
     };
     const onAbort = () => giveUp(signal!.reason);
-    const timer = untilMs === Infinity
-      ? undefined
-      : setTimeout(() => giveUp(new _NoAnswer()), Math.max(0, untilMs - performance.now()));
+    const w: Watch = { untilMs, expire: () => giveUp(new _NoAnswer()) };
     if (signal?.aborted) return onAbort();
+    if (untilMs !== Infinity) watch(w);
     signal?.addEventListener("abort", onAbort, { once: true });
     work.then((value) => {
       if (done) return;
