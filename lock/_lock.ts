@@ -1,6 +1,6 @@
 // The lock handle that acquireLock returns and withLock hands to its callback, with
 // its optional watchdog.
-import type { _LockBackend } from "./_backend.ts";
+import type { _Store } from "./_store.ts";
 import { _bounded, _NoAnswer, _unref } from "./_wait.ts";
 import { _ttlMs } from "./_validate.ts";
 import { LockLostError } from "./errors.ts";
@@ -17,7 +17,8 @@ export const _LEASE_MARGIN_MS = 100;
 export class _Lock implements Lock {
   readonly key: string;
   readonly token: string;
-  #backend: _LockBackend;
+  readonly fence: bigint | undefined;
+  #store: _Store;
   #ttlMs: number;
   /**
    * Local deadline of the lease (performance.now() ms), measured from before the request
@@ -37,14 +38,16 @@ export class _Lock implements Lock {
   #lastError: unknown;
 
   constructor(
-    backend: _LockBackend,
+    store: _Store,
     key: string,
     token: string,
     ttlMs: number,
     expiresAt: number,
     onLost?: (error: LockLostError) => void,
+    fence?: bigint,
   ) {
-    this.#backend = backend;
+    this.fence = fence;
+    this.#store = store;
     this.key = key;
     this.token = token;
     this.#ttlMs = ttlMs;
@@ -62,7 +65,7 @@ export class _Lock implements Lock {
     if (!this.#held) return false; // the last renewal found it lost
     this.#held = false;
     try {
-      return await this.#withinLease(this.#backend.release(this.key, this.token));
+      return await this.#withinLease(this.#store.release(this.key, this.token));
     } catch (error) {
       // The lease ran out unanswered: the lock is gone whatever Redis says.
       if (error instanceof _NoAnswer) return false;
@@ -86,7 +89,7 @@ export class _Lock implements Lock {
     const sentAt = performance.now();
     let extended: boolean;
     try {
-      extended = await this.#withinLease(this.#backend.extend(this.key, this.token, ttlMs));
+      extended = await this.#withinLease(this.#store.extend(this.key, this.token, ttlMs));
     } catch (error) {
       if (!(error instanceof _NoAnswer)) throw error;
       if (this.#held) this.#lose(new Error("the lease ran out before Redis answered an extension"));
@@ -104,7 +107,7 @@ export class _Lock implements Lock {
 
   async status(): Promise<LockStatus> {
     try {
-      return await this.#withinLease(this.#backend.status(this.key, this.token));
+      return await this.#withinLease(this.#store.status(this.key, this.token));
     } catch (error) {
       if (error instanceof _NoAnswer) return { owned: false, remainingMs: 0 };
       throw error;

@@ -14,6 +14,7 @@ import {
 } from "./_validate.ts";
 import type { _Backoff } from "./_wait.ts";
 import type { LockLostError } from "./errors.ts";
+import type { _Store } from "./_store.ts";
 import type { AcquireLockOptions, RedisClient } from "./types.ts";
 
 /** The defaults behind the options' docs and the README's tables. */
@@ -48,6 +49,7 @@ export const _ACQUIRE_OPTION_NAMES: readonly string[] = [
   "subscriber",
   "watchdog",
   "onLost",
+  "fencing",
 ] satisfies (keyof AcquireLockOptions)[];
 
 /** {@linkcode AcquireLockOptions}, checked, with durations in whole ms. */
@@ -64,6 +66,7 @@ export interface _AcquireOptions {
   subscriber: RedisClient | false | undefined;
   watchdog: boolean | undefined;
   onLost: ((error: LockLostError) => void) | undefined;
+  fencing: boolean;
 }
 
 const MS_FROM_0 = { unit: "ms", minMs: 0, maxMs: 30 * 86_400_000 } as const;
@@ -106,6 +109,7 @@ export function _acquireOptions(options: unknown, action: string): _AcquireOptio
   _checkSubscriber(o.subscriber, action);
   _checkBoolean(o.watchdog, "watchdog", action);
   if (o.onLost !== undefined) _checkFunction(o.onLost, "onLost", action);
+  _checkBoolean(o.fencing, "fencing", action);
   return {
     ttlMs,
     throwOnFail: o.throwOnFail,
@@ -118,5 +122,17 @@ export function _acquireOptions(options: unknown, action: string): _AcquireOptio
     subscriber: o.subscriber,
     watchdog: o.watchdog,
     onLost: o.onLost,
+    fencing: o.fencing ?? false,
   };
+}
+
+/** Throws a TypeError when fencing tokens are asked of a store that cannot issue them. */
+export function _checkFencing(o: _AcquireOptions, store: _Store, action: string): void {
+  if (o.fencing && !store.fences) {
+    throw new TypeError(
+      `Cannot ${action} as "fencing" is true, but ${store.name} cannot issue fencing tokens: ${
+        store.fencingRefusal ?? "it has no counter that every owner sees"
+      }`,
+    );
+  }
 }

@@ -115,7 +115,7 @@ class Hub {
   #subscribed = new Map<string, Promise<unknown> | "done">();
   #listeners = new Map<string, Set<(message: string) => void>>();
   readonly #own = `baton:waiters:${crypto.randomUUID()}`;
-  #inboxes = new Map<string, (kind: string) => void>();
+  #inboxes = new Map<string, (kind: string, extra: string) => void>();
   #refs = 0;
   /** When the last user left (performance.now()), and the timer that closes after it. */
   #idleSince = 0;
@@ -133,7 +133,10 @@ class Hub {
 
   #dispatch = (channel: string, message: string) => {
     if (channel === this.#own) {
-      this.#inboxes.get(message.slice(1))?.(message[0]!);
+      // A kind character, the waiter's token, and "|" with more for it, if any.
+      const bar = message.indexOf("|", 1);
+      const token = bar < 0 ? message.slice(1) : message.slice(1, bar);
+      this.#inboxes.get(token)?.(message[0]!, bar < 0 ? "" : message.slice(bar + 1));
       return;
     }
     for (const listener of this.#listeners.get(channel) ?? []) listener(message);
@@ -214,8 +217,11 @@ class Hub {
     };
   }
 
-  /** Calls `onNews` with the kind of each message for waiter `token` until `stop()`. */
-  inbox(token: string, onNews: (kind: string) => void): _Inbox {
+  /**
+   * Calls `onNews` with the kind of each message for waiter `token`, and what follows
+   * its token after a "|", until `stop()`.
+   */
+  inbox(token: string, onNews: (kind: string, extra: string) => void): _Inbox {
     this.#inboxes.set(token, onNews);
     const ready = this.#enter(this.#own);
     let stopped = false;
@@ -275,7 +281,7 @@ export function _inbox(
   client: RedisClient,
   given: RedisClient | undefined,
   token: string,
-  onNews: (kind: string) => void,
+  onNews: (kind: string, extra: string) => void,
 ): _Inbox {
   return hubOf(client, given).inbox(token, onNews);
 }

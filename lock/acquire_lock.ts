@@ -1,25 +1,10 @@
-import { type _Attempt, _backendOf, type _LockBackend, type _Wait } from "./_backend.ts";
-import { _Lock } from "./_lock.ts";
-import { _canSubscribe, type _Inbox, _inbox, _subscriberOpen } from "./_subscriber.ts";
-import { _acquireOptions } from "./_options.ts";
+import { _acquireOptions, _checkFencing } from "./_options.ts";
+import { _storeOf } from "./_store_of.ts";
 import { _checkKey } from "./_validate.ts";
-import { _backoffMs, _bounded, _NoAnswer, _sleep } from "./_wait.ts";
-import { LockAcquireError, RedisUnavailableError } from "./errors.ts";
+import { _Waiter } from "./_waiter.ts";
 import type { AcquireLockOptions, Lock, RedisClient } from "./types.ts";
 
 const ACTION = "acquire lock";
-
-/**
- * How long after its window a first waiter that heard nothing tries again, in ms: by
- * then a holder taking the lock again and again has usually handed it over.
- */
-const HEAD_SLACK_MS = 2;
-
-/** With a single attempt, how long Redis has to answer it at most (less with a short lease). */
-const SINGLE_ANSWER_MS = 1000;
-
-/** While waiting, how long Redis has to answer an attempt sent just before the deadline. */
-const MIN_ANSWER_MS = 50;
 
 /**
  * Takes the lock on `key`, with a lease of `ttl` and a fresh random owner token. A free
@@ -120,166 +105,8 @@ export async function acquireLock(
 ): Promise<Lock | null> {
   const o = _acquireOptions(options, ACTION);
   _checkKey(key, ACTION);
-  const backend = _backendOf(redis, ACTION);
+  const store = _storeOf(redis, ACTION);
+  _checkFencing(o, store, ACTION);
   o.signal?.throwIfAborted();
-
-  // timeout alone waits that long; retries alone wait with no time bound.
-  const { ttlMs, backoff } = o;
-  const timeoutMs = o.timeoutMs ?? (o.retries ? Infinity : 0);
-  const retries = o.retries ?? (timeoutMs > 0 ? Infinity : 0);
-  // A waiter keeps its place in the queue by attempting at least this often.
-  const waiting = timeoutMs > 0 || retries > 0;
-  const wait: _Wait | undefined = waiting
-    ? {
-      leaseMs: 2 * backoff.maxRetryDelayMs + 2000,
-      windowMs: o.windowMs,
-      channel: "",
-      queued: false,
-    }
-    : undefined;
-  const canSubscribe = o.subscriber !== false &&
-    (o.subscriber !== undefined || _canSubscribe(redis));
-
-  const token = crypto.randomUUID();
-  const startedAt = performance.now();
-  const deadline = startedAt + timeoutMs;
-  const lockOf = (expiresAt: number) => new _Lock(backend, key, token, ttlMs, expiresAt, o.onLost);
-  let attempts = 0;
-  // Whether Redis answered any attempt: a wait that ends on an unanswered one is then
-  // still a held lock, else Redis is unavailable.
-  let answered = false;
-  // An attempt that Redis has not answered is given up at the caller's deadline (with a
-  // single attempt: after the lesser of the lease and 1 s). Should it land later, what it
-  // took is given back at once.
-  const giveBack = (attempt: _Attempt) => {
-    if (wait) void leaveQueue(backend, key, token);
-    else if (attempt.acquired) backend.release(key, token).catch(() => {});
-  };
-  const answerBy = (sentAt: number) =>
-    timeoutMs > 0
-      ? Math.max(deadline, sentAt + MIN_ANSWER_MS)
-      : sentAt + Math.min(ttlMs, SINGLE_ANSWER_MS);
-  // Set when a release hands this waiter the lock: performance.now() at the news.
-  let handedAt: number | undefined;
-  // While this waiter is first: when to try again should no news come.
-  let headDueAt: number | undefined;
-  let headNews = false;
-  let wake: () => void = () => {};
-  let subscribed = false;
-  let inbox: _Inbox | undefined;
-  const listen = (w: _Wait) => {
-    // News for this waiter on the channel of this client's subscriber connection: "+",
-    // a release handed it the lock; "!", it is first now.
-    inbox = _inbox(redis, o.subscriber || undefined, token, (kind) => {
-      if (handedAt !== undefined) return;
-      if (kind === "+") handedAt = performance.now();
-      else if (kind === "!") {
-        headDueAt = performance.now() + w.windowMs + HEAD_SLACK_MS;
-        headNews = true;
-      } else return;
-      wake();
-    });
-    w.channel = inbox.channel;
-    // If the channel was not subscribed yet, news may have come before it was: try
-    // again at once when it is.
-    inbox.ready.then((missed) => {
-      subscribed = true;
-      if (missed) wake();
-    }, () => w.channel = "");
-  };
-  // With the subscriber already open, listening costs nothing: start before the first
-  // attempt, so that no release can come between the attempt and the listening.
-  if (wait && canSubscribe && _subscriberOpen(redis, o.subscriber || undefined)) listen(wait);
-  let lock: _Lock | undefined;
-  try {
-    while (!lock) {
-      attempts++;
-      const sentAt = performance.now();
-      let attempt: _Attempt;
-      try {
-        attempt = await _bounded(
-          backend.acquire(key, token, ttlMs, wait),
-          answerBy(sentAt),
-          o.signal,
-          giveBack,
-        );
-      } catch (error) {
-        if (!(error instanceof _NoAnswer)) throw error;
-        const waitedMs = performance.now() - startedAt;
-        const unavailable = new RedisUnavailableError(
-          `Cannot acquire lock "${key}": Redis did not answer within ${Math.round(waitedMs)} ms`,
-          { key, command: wait?.queued ? "EVALSHA acquire" : "SET", waitedMs },
-        );
-        if (!answered) throw unavailable;
-        // It was held at the last answer: give up as for a held lock.
-        if (o.throwOnFail === false) return null;
-        throw new LockAcquireError(
-          o.errorMessage ?? `Cannot acquire lock "${key}": it is held elsewhere`,
-          { key, attempts, waitedMs, cause: unavailable },
-        );
-      }
-      answered = true;
-      if (attempt.acquired) lock = lockOf(sentAt + attempt.remainingMs);
-      else if (handedAt !== undefined) lock = lockOf(handedAt + ttlMs);
-      else if (attempts > retries || performance.now() >= deadline) break;
-      else {
-        wait!.queued = true;
-        if (canSubscribe && !inbox) listen(wait!);
-        // The try shortly after the window is made once (this attempt, if it was due).
-        if (headDueAt !== undefined && sentAt >= headDueAt - 1) headDueAt = undefined;
-        if (attempt.dueInMs >= 0) headDueAt = sentAt + attempt.dueInMs + HEAD_SLACK_MS;
-        // A subscribed waiter is told when the lock is its: it polls only in case news
-        // got lost, at the cap, or shortly after its window once it is first. One that
-        // cannot subscribe polls with the growing backoff.
-        let delayMs = subscribed
-          ? _backoffMs(1, { ...backoff, retryDelayMs: backoff.maxRetryDelayMs })
-          : _backoffMs(attempts, backoff);
-        // Never sleep past the holder's lease.
-        if (attempt.remainingMs >= 0) delayMs = Math.min(delayMs, attempt.remainingMs + 1);
-        const until = Math.min(performance.now() + delayMs, deadline);
-        do {
-          headNews = false;
-          const due = Math.min(until, headDueAt ?? Infinity);
-          await _sleep(due - performance.now(), o.signal, (w) => wake = w);
-          // News that this waiter is first only moves its next try.
-        } while (headNews && handedAt === undefined);
-        if (handedAt !== undefined) lock = lockOf(handedAt + ttlMs);
-      }
-    }
-  } catch (error) {
-    // Aborted (or Redis failed): leave the queue, giving back a lock handed over meanwhile.
-    if (wait?.queued) await leaveQueue(backend, key, token);
-    throw error;
-  } finally {
-    inbox?.stop();
-  }
-  if (lock) {
-    if (o.signal?.aborted) {
-      await lock.release();
-      throw o.signal.reason;
-    }
-    if (o.watchdog) lock._startWatchdog();
-    return lock;
-  }
-  if (wait?.queued) await leaveQueue(backend, key, token);
-  if (o.throwOnFail === false) return null;
-  throw new LockAcquireError(
-    o.errorMessage ?? `Cannot acquire lock "${key}": it is held elsewhere`,
-    { key, attempts, waitedMs: performance.now() - startedAt },
-  );
-}
-
-/**
- * Takes a waiter that gives up out of the queue (giving back a lock handed to it
- * meanwhile), so that the next waiter gets the lock now rather than when this one's
- * place lapses. Bounded to 100 ms, and a failure is
- * ignored: the place lapses on its own.
- */
-async function leaveQueue(backend: _LockBackend, key: string, token: string): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    backend.leave(key, token).catch(() => {}),
-    new Promise<void>((resolve) => timer = setTimeout(resolve, 100)),
-  ]);
-  clearTimeout(timer);
+  return await new _Waiter(store, key, o).run();
 }

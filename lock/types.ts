@@ -168,6 +168,18 @@ export interface AcquireLockOptions {
    * handle's `signal`.
    */
   onLost?: (error: LockLostError) => void;
+  /**
+   * Issues a fencing token with the lock, as the handle's `fence`: a `bigint` strictly
+   * greater than every fence issued before for this key, whoever held it, also across
+   * lease expiry and a restart of Redis. It comes in the acquire's own round trip (a
+   * script instead of a plain `SET NX`), also when a release hands the lock to a waiter.
+   * A storage that remembers the highest fence it has seen and rejects lower ones is
+   * safe even from a holder that was paused past its lease. Not available on several
+   * independent servers (Redlock): there it is a TypeError.
+   *
+   * @default {false}
+   */
+  fencing?: boolean;
 }
 
 /**
@@ -199,6 +211,13 @@ export interface Lock extends AsyncDisposable {
    * only act while the key still holds this token.
    */
   readonly token: string;
+  /**
+   * The fencing token of this lock, when it was taken with `fencing: true`: strictly
+   * greater than every fence issued before for this key, whoever held it. Pass it with
+   * every write the lock protects, and have the storage reject a write whose fence is
+   * lower than one it has seen (see the README). `undefined` without `fencing`.
+   */
+  readonly fence: bigint | undefined;
   /**
    * Aborts when the lock is found lost while held: by `extend()` or the watchdog
    * finding another owner or no key, or by the watchdog when Redis stayed unreachable

@@ -1,7 +1,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { acquireLock, type Lock, LockAcquireError, type RedisClient } from "../mod.ts";
-import { _backendOf, _keysOf } from "../lock/_backend.ts";
+import { _keysOf } from "../lock/_redis_store.ts";
+import { _storeOf } from "../lock/_store_of.ts";
 import { _SUBSCRIBER_IDLE_MS } from "../lock/_subscriber.ts";
 import { _backoffMs } from "../lock/_wait.ts";
 import { Redis } from "ioredis";
@@ -383,11 +384,9 @@ describe("waiting for a held lock", () => {
       const holder = await acquireLock(redis, key, { ttl: 10 });
       // A waiter that joined and then died: first in the queue, its place lapsing in
       // 300 ms (a real waiter renews it at every attempt).
-      const ghost = await _backendOf(redis, "test").acquire(key, "ghost", 10_000, {
-        leaseMs: 300,
-        windowMs: 0,
-        channel: "",
-        queued: false,
+      const ghost = await _storeOf(redis, "test").acquire(key, "ghost", 10_000, {
+        queue: { leaseMs: 300, windowMs: 0, address: "", queued: false },
+        fencing: false,
       });
       assert.equal(ghost.acquired, false);
       assert.equal(await admin.sendCommand(["ZRANK", queue, "ghost"]), 0);

@@ -1,63 +1,12 @@
-// The seam between the lock logic and the store: the operations a lock needs, and
-// their Redis implementation. Another store (an in-memory one, say) implements
-// _LockBackend and reuses everything above it.
+// The store on one Redis server (or anything that speaks its commands): baton's Lua
+// scripts through the client's raw command, news through the client's shared subscriber.
 import { type _Reply, type _Send, _sendOf } from "./_client.ts";
+import type { _Attempt, _Inbox, _News, _NewsKind, _Store } from "./_store.ts";
+import { _canSubscribe, _inbox, _subscriberOpen } from "./_subscriber.ts";
 import { _ACQUIRE, _evalScript, _EXTEND, _LEAVE, _NUDGE, _RELEASE, _STATUS } from "./_scripts.ts";
 import { _nextTurn } from "./_wait.ts";
 import { RedisReplyError } from "./errors.ts";
 import type { LockStatus, RedisClient } from "./types.ts";
-
-/** The outcome of one acquire attempt. */
-export type _Attempt =
-  /** `remainingMs`: the lease left, which is less than the ttl when the lock was handed over. */
-  | { acquired: true; remainingMs: number }
-  /**
-   * `remainingMs`: the holder's lease left, or -1 when unknown; `dueInMs`: when the
-   * caller is the first waiter, the ms left of its window, else -1.
-   */
-  | { acquired: false; remainingMs: number; dueInMs: number };
-
-/** How a waiter waits: see {@linkcode _LockBackend.acquire}. */
-export interface _Wait {
-  /** How long its place is kept without a new attempt. */
-  leaseMs: number;
-  /** Once it is first, how long others may still take a free lock. */
-  windowMs: number;
-  /** The channel on which its process listens for its news, or "" when it polls. */
-  channel: string;
-  /** Whether it may be queued already: it attempted before. */
-  queued: boolean;
-}
-
-/**
- * What a lock needs from its store. Every method is one round trip on Redis, but a
- * waiter's first attempt at a held lock: two (it tries, then queues).
- */
-export interface _LockBackend {
-  /**
-   * Takes `key` for `token` for `ttlMs`. With `wait`, the caller is a waiter: it joins
-   * (or keeps its place in) the queue, its place lapses after `leaseMs` unless it
-   * attempts again, once it is first others may take a free lock for `windowMs`, and
-   * a release that hands it the lock (or frees it in its turn) says so on `channel`.
-   */
-  acquire(
-    key: string,
-    token: string,
-    ttlMs: number,
-    wait?: _Wait,
-  ): Promise<_Attempt>;
-  /** Deletes `key` if `token` owns it, and hands it to the next waiter. */
-  release(key: string, token: string): Promise<boolean>;
-  /** Resets the lease of `key` to `ttlMs` if `token` owns it. */
-  extend(key: string, token: string, ttlMs: number): Promise<boolean>;
-  /** Whether `token` owns `key`, and the lease's remaining ms. */
-  status(key: string, token: string): Promise<LockStatus>;
-  /**
-   * Takes waiter `token` out of the queue of `key`, giving back the lock if it was
-   * handed to it meanwhile.
-   */
-  leave(key: string, token: string): Promise<void>;
-}
 
 /**
  * The keys of one lock: the lock, the waiters' queue and the waiters' data. The two
@@ -125,8 +74,8 @@ const Released = { NotOwner: 0, Freed: 1, FreedInWindow: 2, HandedOver: 3 } as c
 /** Keys remembered per client at most as handed to a waiter. */
 const MAX_KEYS = 1000;
 
-/** A backend that runs baton's scripts through `send`. */
-export function _redisBackendOf(send: _Send): _LockBackend {
+/** The store of a client that runs baton's scripts through `send`. */
+export function _redisStoreOf(client: RedisClient, send: _Send): _Store {
   // Keys this client freed during the first waiter's window: unless it asks for the key
   // again at once, in the code that runs on from the release (a holder taking it
   // straight back, which saves a switch between processes), the lock goes to that
@@ -140,7 +89,10 @@ export function _redisBackendOf(send: _Send): _LockBackend {
     _evalScript(send, _NUDGE, _keysOf(key), []).catch(() => {});
   };
   return {
-    async acquire(key, token, ttlMs, wait) {
+    name: "Redis",
+    queues: true,
+    fences: false,
+    async acquire(key, token, ttlMs, { queue: wait }) {
       const pending = nudges.get(key);
       if (pending !== undefined) {
         pending();
@@ -163,7 +115,7 @@ export function _redisBackendOf(send: _Send): _LockBackend {
           String(ttlMs),
           String(wait.leaseMs),
           String(wait.windowMs),
-          wait.channel,
+          wait.address,
           wait.queued ? "1" : "0",
         ]);
         return decodeAcquire(reply, ttlMs);
@@ -198,17 +150,41 @@ export function _redisBackendOf(send: _Send): _LockBackend {
     async leave(key, token) {
       await _evalScript(send, _LEAVE, _keysOf(key), [token]);
     },
+    news(subscriber) {
+      if (subscriber === false) return undefined;
+      const given = subscriber as RedisClient | undefined;
+      if (given === undefined && !_canSubscribe(client)) return undefined;
+      return newsOf(client, given);
+    },
   };
 }
 
-const backends = new WeakMap<object, _LockBackend>();
+/**
+ * News through the shared subscriber connection of `client` (or `given`): a release
+ * publishes "+token" (the lock is the waiter's) or "!token" (it is first now) on the
+ * connection's own channel, which is the waiter's address.
+ */
+function newsOf(client: RedisClient, given: RedisClient | undefined): _News {
+  return {
+    get open() {
+      return _subscriberOpen(client, given);
+    },
+    inbox(token, onNews): _Inbox {
+      const inbox = _inbox(client, given, token, (kind, extra) => {
+        const news: _NewsKind | undefined = kind === "+"
+          ? "granted"
+          : kind === "!"
+          ? "first"
+          : undefined;
+        if (news === undefined) return;
+        onNews(news, extra ? BigInt(extra) : undefined);
+      });
+      return { address: inbox.channel, ready: inbox.ready, stop: () => inbox.stop() };
+    },
+  };
+}
 
-/** The Redis backend of a client, cached per client. Throws a TypeError for a non-client. */
-export function _backendOf(redis: RedisClient, action: string): _LockBackend {
-  let backend = backends.get(redis);
-  if (!backend) {
-    backend = _redisBackendOf(_sendOf(redis, action));
-    backends.set(redis, backend);
-  }
-  return backend;
+/** The store of a Redis client. Throws a TypeError for a value that is not a client. */
+export function _redisStore(redis: RedisClient, action: string): _Store {
+  return _redisStoreOf(redis, _sendOf(redis, action));
 }
