@@ -2,7 +2,7 @@ import { _acquireOptions, _checkFencing } from "./_options.ts";
 import { _storeOf } from "./_store_of.ts";
 import { _checkKey } from "./_validate.ts";
 import { _Waiter } from "./_waiter.ts";
-import type { AcquireLockOptions, Lock, RedisClient } from "./types.ts";
+import type { AcquireLockOptions, Lock, LockClient } from "./types.ts";
 
 const ACTION = "acquire lock";
 
@@ -12,7 +12,8 @@ const ACTION = "acquire lock";
  * lock takes two (it tries, then joins the queue), and a handover on release none more. Release it with `lock.release()` when the critical section
  * ends, or declare it with `await using` to release it on scope exit.
  *
- * @param redis Any supported Redis client; see {@linkcode RedisClient}.
+ * @param redis Any supported Redis client (see {@linkcode RedisClient}), or an array of
+ * clients of independent servers for Redlock; see {@linkcode LockClient}.
  * @param key The lock's key; see {@linkcode lockKey}.
  * @param options The lease (`ttl`: seconds, or a duration such as `"10s"`; default 30 s),
  * what happens when the lock is held elsewhere (`throwOnFail`, default true, and
@@ -66,7 +67,7 @@ const ACTION = "acquire lock";
  * ```
  */
 export function acquireLock(
-  redis: RedisClient,
+  redis: LockClient,
   key: string,
   options: AcquireLockOptions & { throwOnFail: false },
 ): Promise<Lock | null>;
@@ -80,7 +81,7 @@ export function acquireLock(
  * @throws {LockAcquireError} When the lock is held elsewhere.
  */
 export function acquireLock(
-  redis: RedisClient,
+  redis: LockClient,
   key: string,
   options?: AcquireLockOptions & { throwOnFail?: true },
 ): Promise<Lock>;
@@ -94,12 +95,12 @@ export function acquireLock(
  * @throws {LockAcquireError} When the lock is held elsewhere and `throwOnFail` is not false.
  */
 export function acquireLock(
-  redis: RedisClient,
+  redis: LockClient,
   key: string,
   options?: AcquireLockOptions,
 ): Promise<Lock | null>;
 export async function acquireLock(
-  redis: RedisClient,
+  redis: LockClient,
   key: string,
   options?: AcquireLockOptions,
 ): Promise<Lock | null> {

@@ -44,6 +44,13 @@ export interface SendClient {
 export type RedisClient = CallClient | SendCommandClient | SendClient;
 
 /**
+ * Where locks live, as passed to {@linkcode acquireLock} and {@linkcode withLock}: one
+ * Redis client, or an array of clients of independent Redis servers, whose majority
+ * holds the lock (Redlock; clients of different kinds may be mixed).
+ */
+export type LockClient = RedisClient | readonly RedisClient[];
+
+/**
  * A duration with an explicit unit: `"250ms"`, `"10s"`, `"1.5m"`, `"2h"` or `"7d"`.
  * Every duration option takes one, as well as a bare number in the option's own unit
  * (seconds for `ttl`, milliseconds for the others).

@@ -1,7 +1,7 @@
 import { acquireLock } from "./acquire_lock.ts";
 import { _checkFunction, _checkOptions } from "./_validate.ts";
 import { LockLostError } from "./errors.ts";
-import type { LockContext, RedisClient, WithLockOptions } from "./types.ts";
+import type { LockClient, LockContext, WithLockOptions } from "./types.ts";
 
 const ACTION = "run with lock";
 
@@ -15,7 +15,8 @@ const ACTION = "run with lock";
  * as `error.value`, so that a success the lock cannot vouch for never looks like one.
  *
  * @typeParam T The value `fn` resolves to.
- * @param redis Any supported Redis client; see {@linkcode RedisClient}.
+ * @param redis Any supported Redis client (see {@linkcode RedisClient}), or an array of
+ * clients of independent servers for Redlock; see {@linkcode LockClient}.
  * @param key The lock's key; see {@linkcode lockKey}.
  * @param fn The critical section. It receives a {@linkcode LockContext} with the held
  * lock and a `signal` that aborts when the lock is lost.
@@ -55,7 +56,7 @@ const ACTION = "run with lock";
  * ```
  */
 export function withLock<T>(
-  redis: RedisClient,
+  redis: LockClient,
   key: string,
   fn: (context: LockContext) => T | Promise<T>,
   options: WithLockOptions & { throwOnFail: false },
@@ -71,7 +72,7 @@ export function withLock<T>(
  * @throws {LockAcquireError} When the lock is held elsewhere.
  */
 export function withLock<T>(
-  redis: RedisClient,
+  redis: LockClient,
   key: string,
   fn: (context: LockContext) => T | Promise<T>,
   options?: WithLockOptions & { throwOnFail?: true },
@@ -87,13 +88,13 @@ export function withLock<T>(
  * @throws {LockAcquireError} When the lock is held elsewhere and `throwOnFail` is not false.
  */
 export function withLock<T>(
-  redis: RedisClient,
+  redis: LockClient,
   key: string,
   fn: (context: LockContext) => T | Promise<T>,
   options?: WithLockOptions,
 ): Promise<T | null>;
 export async function withLock<T>(
-  redis: RedisClient,
+  redis: LockClient,
   key: string,
   fn: (context: LockContext) => T | Promise<T>,
   options?: WithLockOptions,
