@@ -74,26 +74,48 @@ redis.call('HSET', KEYS[1], 'state', 'claimed')
 return {'run', s[2], s[4]}`,
 );
 
+// Tokens are "<instance id>:<n>", n counting that instance's calls from 1. `ours(token)` is
+// n when the token is one of instance `instance`'s calls, nil otherwise; clear() and flush()
+// pass the highest n that clear() has cancelled, so that they never touch a later call.
+const OURS = `local function ours(token)
+  if not token or string.sub(token, 1, #instance) ~= instance then return nil end
+  return tonumber(string.sub(token, #instance + 1))
+end
+`;
+
 /**
- * Claims a pending burst at once, whoever holds its last call (flush). Returns
- * {'run', token, args} when claimed, {'idle'} when no burst is pending.
+ * Claims a pending burst at once, whoever holds its last call (flush): ARGV[1] the instance
+ * id, ARGV[2] the highest n of its calls that clear() cancelled. A burst whose last call is
+ * one of those was cancelled: it is marked so instead of claimed, as the cancel would have
+ * (Redis recorded that call after clear()'s cancel). Returns {'run', token, args} when
+ * claimed, {'idle'} when no burst is pending (or it was cancelled here).
  */
 export const _DEBOUNCE_FLUSH: _Script = _script(
   "debounce-flush",
-  `local s = redis.call('HMGET', KEYS[1], 'state', 'token', 'args')
+  `local instance, cleared = ARGV[1], tonumber(ARGV[2])
+${OURS}local s = redis.call('HMGET', KEYS[1], 'state', 'token', 'args')
 if s[1] ~= 'pending' then return {'idle'} end
+local n = ours(s[2])
+if n and n <= cleared then
+  redis.call('HSET', KEYS[1], 'state', 'cancelled')
+  return {'idle'}
+end
 redis.call('HSET', KEYS[1], 'state', 'claimed')
 return {'run', s[2], s[3]}`,
 );
 
 /**
- * Cancels the pending burst only while its last call belongs to instance ARGV[1], so that one
- * instance never cancels another's call. Returns 1 when cancelled, 0 otherwise.
+ * Cancels the pending burst only while its last call is one of instance ARGV[1]'s calls
+ * numbered ARGV[2] or lower: one instance never cancels another's call, and a cancel never
+ * cancels a call made after it (clear() then a new call: the new call stands). Returns 1
+ * when cancelled, 0 otherwise.
  */
 export const _DEBOUNCE_CANCEL: _Script = _script(
   "debounce-cancel",
-  `local s = redis.call('HMGET', KEYS[1], 'state', 'token')
-if s[1] ~= 'pending' or string.sub(s[2], 1, #ARGV[1]) ~= ARGV[1] then return 0 end
+  `local instance, upTo = ARGV[1], tonumber(ARGV[2])
+${OURS}local s = redis.call('HMGET', KEYS[1], 'state', 'token')
+local n = ours(s[2])
+if s[1] ~= 'pending' or not n or n > upTo then return 0 end
 redis.call('HSET', KEYS[1], 'state', 'cancelled')
 return 1`,
 );

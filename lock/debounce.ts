@@ -65,8 +65,14 @@ export interface DebounceOptions {
   /**
    * Receives the errors that have no caller to go to: `fn`'s error when this instance ran a
    * burst it took over from another instance, and Redis errors of the background check that
-   * looks for such bursts. Without it, such an error is thrown as an uncaught error, as a
-   * throw from a timer callback would be.
+   * looks for such bursts (after which that burst may not run). It is called from a timer,
+   * so what it throws is handled as if it had not been given.
+   *
+   * Without it, such an error is neither thrown from the timer (it would crash the process)
+   * nor dropped: this debounced function keeps the first one (and counts the later ones),
+   * and its next call, or `flush()`, rejects with an `Error` whose `cause` is that error,
+   * before anything is sent to Redis. The call after that goes ahead as usual. Pass
+   * `onError` to hear of these errors when they happen instead.
    */
   onError?: (error: unknown) => void;
   /**
@@ -156,12 +162,16 @@ export interface DebouncedFunction<A extends unknown[], T> {
    * is sent to Redis.
    * @throws {unknown} (rejects) With `signal.reason` once `signal` aborts, and with a Redis
    * error when Redis fails.
+   * @throws {Error} (rejects) When a takeover in the background failed since the last call
+   * and there is no `onError`: the error is its `cause`, and nothing is sent to Redis; see
+   * {@linkcode DebounceOptions.onError}.
    */
   (...args: A): Promise<DebounceResult<T>>;
   /**
-   * Cancels the pending burst if this instance holds its last call, so that no instance runs
-   * it, and settles this instance's waiting calls as `{ ran: false, reason: "cancelled" }`.
-   * Later calls start a new burst. An execution that already started finishes.
+   * Cancels the pending burst if its last call is one of this instance's calls made before
+   * `clear()`, so that no instance runs it, and settles this instance's waiting calls as
+   * `{ ran: false, reason: "cancelled" }`. Calls made after `clear()` are not cancelled: they
+   * start a new burst, which runs as usual. An execution that already started finishes.
    *
    * @returns `true` when a pending burst was cancelled in Redis (always `false` on the
    * leading edge, which has nothing pending).
@@ -171,10 +181,12 @@ export interface DebouncedFunction<A extends unknown[], T> {
    * Runs the pending burst now, in this instance, whoever holds its last call, with that
    * call's arguments (this instance's own, or the JSON copy from Redis). When that call is
    * this instance's, it resolves with the same outcome; another instance's resolves as
-   * `"ran-elsewhere"`.
+   * `"ran-elsewhere"`. A call that `clear()` cancelled is never run by it.
    *
    * @returns The execution's outcome, or `null` when no burst was pending (always on the
    * leading edge).
+   * @throws {unknown} (rejects) With `signal.reason` once `signal` aborts, with a Redis error
+   * when Redis fails, and as a call does when a takeover in the background failed.
    */
   flush(): Promise<DebounceRan<T> | null>;
   /** Whether this instance has calls that have not settled yet. */
@@ -183,7 +195,10 @@ export interface DebouncedFunction<A extends unknown[], T> {
 
 /** One call of this instance, from the call until it settles. */
 interface Call<A, T> {
+  /** This instance's id and `n`: what Redis records as the call. */
   token: string;
+  /** The call's number in this instance, from 1. */
+  n: number;
   args: A;
   phase: "calling" | "waiting" | "claiming" | "running";
   /** The burst it belongs to and its position in it, once Redis has recorded it. */
@@ -292,6 +307,8 @@ export function debounce<A extends unknown[], T>(
   // Tokens are "<instance id>:<n>": the scripts tell this instance's calls by the prefix.
   const instance = `${crypto.randomUUID()}:`;
   let count = 0;
+  /** The highest call number clear() cancelled: those calls never run, even via flush(). */
+  let cleared = 0;
   const calls = new Map<string, Call<A, T>>();
   /** The cancel in Redis that an abort triggers, shared by the calls it stops. */
   let aborting: Promise<unknown> | undefined;
@@ -368,28 +385,53 @@ export function debounce<A extends unknown[], T>(
       return { ran: true, ok: false, error };
     }
   };
-  /** Hands an error with no caller to onError, or throws it as an uncaught error. */
+  /** The first error that had no caller and no onError, and how many came after it. */
+  let kept: { error: unknown; more: number } | undefined;
+  /** Hands an error with no caller to onError, or keeps it for the next call. */
   const report = (error: unknown) => {
-    if (onError) return onError(error);
-    queueMicrotask(() => {
-      throw error;
-    });
+    if (onError) {
+      try {
+        return onError(error);
+      } catch (thrown) {
+        error = thrown;
+      }
+    }
+    if (kept) kept.more++;
+    else kept = { error, more: 0 };
   };
-  /** Cancels the pending burst in Redis if its last call is `token` (or any of ours for ""). */
-  const cancel = async (token: string) =>
+  /** The kept error, as the rejection of the call that surfaces it; forgets it. */
+  const takeKept = (): Error | undefined => {
+    if (!kept) return undefined;
+    const { error, more } = kept;
+    kept = undefined;
+    const what = more > 0 ? `${more + 1} takeovers of bursts` : "a takeover of a burst";
+    return new Error(
+      `Cannot ${CALL_ACTION} as ${what} on ${
+        _describe(key)
+      } failed in the background since the last call, with no "onError" to receive it; nothing was sent, and the next call goes ahead. The error (the cause): ${
+        error instanceof Error ? error.message : _describe(error)
+      }`,
+      { cause: error },
+    );
+  };
+  /**
+   * Cancels the pending burst in Redis if its last call is this instance's call number
+   * `upTo` or an earlier one.
+   */
+  const cancel = async (upTo: number) =>
     !leading &&
-    Number(await _evalScript(send, _DEBOUNCE_CANCEL, keys, [instance, token])) === 1;
+    Number(await _evalScript(send, _DEBOUNCE_CANCEL, keys, [instance, String(upTo)])) === 1;
 
   /** Ends a call that clear() or the signal stopped before it could run. */
   const stop = async (call: Call<A, T>, recorded: boolean) => {
     if (call.stop === "abort") {
-      aborting ??= cancel("");
+      aborting ??= cancel(count);
       await aborting;
       fail(call, signal!.reason);
       return;
     }
     // A call that Redis recorded after clear()'s cancel is cancelled here, by its token.
-    if (recorded) await cancel(call.token);
+    if (recorded) await cancel(call.n);
     settle(call, { ran: false, reason: "cancelled" });
   };
 
@@ -507,9 +549,13 @@ export function debounce<A extends unknown[], T>(
         return Promise.reject(error);
       }
     }
+    const background = takeKept();
+    if (background) return Promise.reject(background);
     const { promise, resolve, reject } = Promise.withResolvers<DebounceResult<T>>();
+    const n = ++count;
     const call: Call<A, T> = {
-      token: `${instance}${++count}`,
+      token: `${instance}${n}`,
+      n,
       args,
       phase: "calling",
       burst: undefined,
@@ -534,13 +580,19 @@ export function debounce<A extends unknown[], T>(
       call.stop ??= "cancel";
       if (call.phase === "waiting") call.wake?.();
     }
-    return await cancel("");
+    cleared = count;
+    return await cancel(cleared);
   };
 
   const flush = async (): Promise<DebounceRan<T> | null> => {
     signal?.throwIfAborted();
     if (leading) return null;
-    const reply = await _evalScript(send, _DEBOUNCE_FLUSH, keys, []) as _Reply[];
+    const background = takeKept();
+    if (background) throw background;
+    const reply = await _evalScript(send, _DEBOUNCE_FLUSH, keys, [
+      instance,
+      String(cleared),
+    ]) as _Reply[];
     if (reply[0] !== "run") return null;
     const call = calls.get(String(reply[1]));
     if (call && !call.settled) {

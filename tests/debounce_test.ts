@@ -1,13 +1,16 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
+import { rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import process from "node:process";
 import { createInterface } from "node:readline";
 import { debounce, type DebounceResult } from "../mod.ts";
 import type { RedisClient } from "../mod.ts";
 import { closePair, connectPair, startRedisWithAdmin, stopRedisWithAdmin } from "./_fixtures.ts";
 import { CLIENTS, IOREDIS } from "./_clients.ts";
-import type { RedisServer } from "./_redis.ts";
+import { type RedisServer, startRedis } from "./_redis.ts";
 import { RespClient } from "./_resp.ts";
 import type { WorkerConfig, WorkerEvent } from "./_debounce_worker.ts";
 
@@ -56,6 +59,65 @@ function frozenAfter(real: RedisClient) {
     },
   };
   return { client, freeze: () => (frozen = true) };
+}
+
+/**
+ * A client in front of `real` that holds back the first command `matches` picks until
+ * `release()`, which sends it at once (before anything sent after the call to release), as a
+ * call whose script Redis had to load (NOSCRIPT, then EVAL) reaches Redis late.
+ */
+function heldBack(real: RedisClient, matches: (args: string[]) => boolean) {
+  const { client: forward } = frozenAfter(real);
+  let release: (() => void) | undefined;
+  let armed = true;
+  const client = {
+    sendCommand(args: string[]): Promise<unknown> {
+      if (!armed || !matches(args)) return forward.sendCommand(args);
+      armed = false;
+      return new Promise((resolve, reject) => {
+        release = () => void forward.sendCommand(args).then(resolve, reject);
+      });
+    },
+  };
+  return { client, release: () => release!() };
+}
+
+/**
+ * A client in front of `real` that counts the replies that were errors, to know when a
+ * command in the background has failed.
+ */
+function failureCounting(real: RedisClient) {
+  const { client: forward } = frozenAfter(real);
+  const failures: unknown[] = [];
+  const client = {
+    async sendCommand(args: string[]): Promise<unknown> {
+      try {
+        return await forward.sendCommand(args);
+      } catch (error) {
+        // NOSCRIPT is part of sending a script the first time, not a failure.
+        if (!/NOSCRIPT/.test(String(error))) failures.push(error);
+        throw error;
+      }
+    },
+  };
+  return { client, failures };
+}
+
+/** Replaces a burst's hash with a string, so that every script on it fails with WRONGTYPE. */
+async function breakKey(admin: RespClient, key: string): Promise<void> {
+  await admin.sendCommand(["DEL", key]);
+  await admin.sendCommand(["SET", key, "not a hash"]);
+}
+
+/** Checks an error that a call rejected with for a takeover that failed in the background. */
+function isBackgroundError(cause: (cause: unknown) => boolean) {
+  return (error: unknown) => {
+    assert.ok(error instanceof Error, String(error));
+    assert.match(error.message, /^Cannot call debounced function as a takeover of a burst on /);
+    assert.match(error.message, /with no "onError" to receive it; nothing was sent/);
+    assert.ok(cause(error.cause), `cause: ${String(error.cause)}`);
+    return true;
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -107,11 +169,26 @@ async function stopWorkers(workers: Worker[]): Promise<void> {
   clearTimeout(killer);
 }
 
+/**
+ * Errors thrown from a timer or a callback of this process. Bun's test runner fails the test
+ * they happen in; Deno's runs node:test tests on without a word, so this file listens for
+ * them and fails when there was any.
+ */
+const uncaught: unknown[] = [];
+const onUncaught = (error: unknown) => uncaught.push(error);
+
 describe("debounce", () => {
   let server: RedisServer;
   let admin: RespClient;
-  before(async () => ({ server, admin } = await startRedisWithAdmin()));
-  after(() => stopRedisWithAdmin(server, admin));
+  before(async () => {
+    process.on("uncaughtException", onUncaught);
+    ({ server, admin } = await startRedisWithAdmin());
+  });
+  after(async () => {
+    process.off("uncaughtException", onUncaught);
+    await stopRedisWithAdmin(server, admin);
+    assert.deepEqual(uncaught, [], "errors thrown from timers or callbacks");
+  });
 
   describe("on each client", () => {
     for (const kind of CLIENTS) {
@@ -332,6 +409,56 @@ describe("debounce", () => {
           }
         });
 
+        it("clear() then a new call: clear() cancels only the earlier call; the new one runs with its arguments", async () => {
+          const key = uniqueKey("clear-then-call");
+          const controller = new AbortController();
+          const { runs, fn } = recorder();
+          const call = debounce(a, key, fn, { wait: 100, signal: controller.signal });
+          try {
+            // Loads the cancel script, so that the three commands reach Redis in order.
+            assert.equal(await call.clear(), false);
+            const first = call("first");
+            const cleared = call.clear();
+            const second = call("second");
+            assert.deepEqual(await first, { ran: false, reason: "cancelled" });
+            assert.equal(await cleared, true);
+            assert.deepEqual(await second, { ran: true, ok: true, value: `ran ["second"]` });
+            assert.deepEqual(runs, [["second"]]);
+            assert.equal(await admin.sendCommand(["HGET", key, "args"]), `["second"]`);
+          } finally {
+            controller.abort();
+          }
+        });
+
+        for (const thenFlush of [false, true]) {
+          it(
+            `a call that Redis records after clear()'s cancel is still cancelled, by its own token${
+              thenFlush ? ", and a flush() right behind it does not run it" : ""
+            }`,
+            async () => {
+              const key = uniqueKey("clear-late");
+              const controller = new AbortController();
+              const { runs, fn } = recorder();
+              const held = heldBack(a, (args) => args.includes(`["late"]`));
+              const call = debounce(held.client, key, fn, { wait: 150, signal: controller.signal });
+              try {
+                const late = call("late");
+                assert.equal(await call.clear(), false); // nothing in Redis yet
+                held.release(); // Redis records the call now, after the cancel
+                if (thenFlush) assert.equal(await call.flush(), null);
+                assert.deepEqual(await late, { ran: false, reason: "cancelled" });
+                assert.equal(await admin.sendCommand(["HGET", key, "state"]), "cancelled");
+                assert.equal(await admin.sendCommand(["HGET", key, "args"]), `["late"]`);
+                await sleep(300); // past its due time
+                assert.deepEqual(runs, []);
+                assert.equal(await call.flush(), null);
+              } finally {
+                controller.abort();
+              }
+            },
+          );
+        }
+
         it("aborting the signal rejects waiting calls with its reason, cancels the burst, and rejects later calls at once", async () => {
           const key = uniqueKey("abort");
           const controller = new AbortController();
@@ -471,6 +598,78 @@ describe("debounce", () => {
             controller.abort();
           }
         });
+
+        /** A burst whose last call is a frozen instance's, with `A` standing by to take it over. */
+        async function orphanedBurst(
+          key: string,
+          A: (arg: string) => Promise<DebounceResult<unknown>>,
+          signal: AbortSignal,
+        ) {
+          const frozen = frozenAfter(b);
+          const B = debounce(frozen.client, key, (_arg: string) => {}, { wait: 300, signal });
+          const fromA = A("a");
+          await sleep(20);
+          void B("b");
+          await until(async () => await admin.sendCommand(["HGET", key, "args"]) === `["b"]`);
+          frozen.freeze();
+          assert.deepEqual(await fromA, { ran: false, reason: "superseded" });
+        }
+
+        it("a Redis error of the background takeover check goes to onError", async () => {
+          const key = uniqueKey("takeover-redis-error");
+          const controller = new AbortController();
+          const errors: unknown[] = [];
+          const { runs, fn } = recorder();
+          const A = debounce(a, key, fn, {
+            wait: 300,
+            takeoverAfter: 150,
+            signal: controller.signal,
+            onError: (e) => errors.push(e),
+          });
+          try {
+            await orphanedBurst(key, A, controller.signal);
+            await breakKey(admin, key);
+            await until(() => errors.length > 0, 3_000);
+            await sleep(100);
+            assert.equal(errors.length, 1);
+            assert.match(String((errors[0] as Error).message), /WRONGTYPE/);
+            assert.deepEqual(runs, []);
+          } finally {
+            controller.abort();
+          }
+        });
+
+        it("without onError, a Redis error of the background takeover check does not crash the process: the next call rejects with it, before sending anything, and the call after that goes ahead", async () => {
+          const key = uniqueKey("takeover-redis-error-kept");
+          const controller = new AbortController();
+          const { runs, fn } = recorder();
+          const counted = failureCounting(a);
+          const A = debounce(counted.client, key, fn, {
+            wait: 300,
+            takeoverAfter: 150,
+            signal: controller.signal,
+          });
+          try {
+            await orphanedBurst(key, A, controller.signal);
+            await breakKey(admin, key);
+            await until(() => counted.failures.length > 0, 3_000);
+            await sleep(50); // an error thrown from the timer would be uncaught by now
+            assert.deepEqual(uncaught, []);
+            await admin.sendCommand(["DEL", key]);
+            const sent = counted.failures.length;
+            await assert.rejects(
+              A("next"),
+              isBackgroundError((cause) => cause === counted.failures[0]),
+            );
+            assert.match(String((counted.failures[0] as Error).message), /WRONGTYPE/);
+            assert.equal(await admin.sendCommand(["EXISTS", key]), 0);
+            assert.equal(counted.failures.length, sent);
+            assert.deepEqual(await A("after"), { ran: true, ok: true, value: `ran ["after"]` });
+            assert.deepEqual(runs, [["after"]]);
+          } finally {
+            controller.abort();
+          }
+        });
       });
     }
   });
@@ -565,6 +764,40 @@ describe("debounce", () => {
       }
     });
 
+    it("one client debouncing on many keys stays subscribed to at most 64 idle channels besides those in use: the rest are dropped", async () => {
+      const prefix = uniqueKey("channels");
+      const client = await IOREDIS.connect(server.url);
+      const controller = new AbortController();
+      const { fn } = recorder();
+      const channels = async () =>
+        await admin.sendCommand(["PUBSUB", "CHANNELS", `baton:debounce:${prefix}:*`]) as string[];
+      try {
+        // A call that waits all along keeps the shared subscriber connection in use.
+        const anchor = debounce(client, `${prefix}:anchor`, fn, {
+          wait: 60_000,
+          signal: controller.signal,
+        });
+        const held = anchor("held");
+        held.catch(() => {});
+        await until(async () => (await channels()).length === 1);
+        for (let i = 0; i < 100; i++) {
+          const call = debounce(client, `${prefix}:${i}`, fn, {
+            wait: 1,
+            signal: controller.signal,
+          });
+          assert.equal((await call(i)).ran, true);
+        }
+        await until(async () => (await channels()).length <= 1 + 64);
+        const left = await channels();
+        assert.ok(left.includes(`baton:debounce:${prefix}:anchor`), left.join(", "));
+        // The last keys' channels are still there, for a key called again soon.
+        assert.ok(left.includes(`baton:debounce:${prefix}:99`), left.join(", "));
+      } finally {
+        controller.abort();
+        await IOREDIS.close(client);
+      }
+    });
+
     it("if the only instance in a burst dies before running it, nothing runs and its key expires wait + 2 * takeoverAfter ms after the last call", async () => {
       const key = uniqueKey("lost");
       const frozen = frozenAfter(real as unknown as RedisClient);
@@ -619,6 +852,82 @@ describe("debounce", () => {
         assert.equal(errors[0], thrown);
       } finally {
         controller.abort();
+      }
+    });
+
+    it("without onError, fn's error in a takeover does not crash the process: the next call (or flush()) rejects with it, once", async () => {
+      const key = uniqueKey("takeover-error-kept");
+      const controller = new AbortController();
+      const thrown = new Error("rebuild failed");
+      const runs: string[] = [];
+      const A = debounce(real as unknown as RedisClient, key, (x: string) => {
+        runs.push(x);
+        if (x === "b") throw thrown;
+        return x;
+      }, { wait: 200, takeoverAfter: 100, signal: controller.signal });
+      const frozen = frozenAfter(real as unknown as RedisClient);
+      const B = debounce(frozen.client, key, (_x: string) => {}, {
+        wait: 200,
+        signal: controller.signal,
+      });
+      try {
+        const fromA = A("a");
+        await sleep(20);
+        void B("b");
+        await until(async () => await admin.sendCommand(["HGET", key, "args"]) === `["b"]`);
+        frozen.freeze();
+        assert.deepEqual(await fromA, { ran: false, reason: "superseded" });
+        await until(() => runs.length > 0, 2_000);
+        await sleep(50); // an error thrown from the timer would be uncaught by now
+        assert.deepEqual(uncaught, []);
+        assert.deepEqual(runs, ["b"]);
+        await assert.rejects(A.flush(), isBackgroundError((cause) => cause === thrown));
+        assert.deepEqual(await A("c"), { ran: true, ok: true, value: "c" });
+        assert.deepEqual(runs, ["b", "c"]);
+      } finally {
+        controller.abort();
+      }
+    });
+
+    it("without onError, a takeover that fails because Redis went away does not crash the process; the next call says so", async () => {
+      const own = await startRedis({ useEnv: false });
+      const a = await IOREDIS.connect(own.url);
+      const b = await IOREDIS.connect(own.url);
+      const ownAdmin = await RespClient.connect(own.url);
+      const key = uniqueKey("takeover-redis-gone");
+      const controller = new AbortController();
+      const { runs, fn } = recorder();
+      const counted = failureCounting(a);
+      const A = debounce(counted.client, key, fn, {
+        wait: 300,
+        takeoverAfter: 150,
+        signal: controller.signal,
+      });
+      const frozen = frozenAfter(b);
+      const B = debounce(frozen.client, key, fn, { wait: 300, signal: controller.signal });
+      try {
+        const fromA = A("a");
+        await sleep(20);
+        void B("b");
+        await until(async () => await ownAdmin.sendCommand(["HGET", key, "args"]) === `["b"]`);
+        frozen.freeze();
+        assert.deepEqual(await fromA, { ran: false, reason: "superseded" });
+        await own.stop();
+        await until(() => counted.failures.length > 0, 3_000);
+        await sleep(50); // an error thrown from the timer would be uncaught by now
+        assert.deepEqual(uncaught, []);
+        await assert.rejects(
+          A("next"),
+          isBackgroundError((cause) => cause === counted.failures[0]),
+        );
+        assert.equal(counted.failures.length, 1);
+        assert.deepEqual(runs, []);
+      } finally {
+        controller.abort();
+        await IOREDIS.close(a);
+        await IOREDIS.close(b);
+        await ownAdmin.close();
+        await own.stop();
       }
     });
 
@@ -681,42 +990,44 @@ describe("debounce", () => {
       },
     };
     const fn = () => {};
+    const DURATION = "a number of milliseconds from 1 to 2592000000, or a string with a unit " +
+      'such as "250ms", "10s", "5m" or "2h" (up to 30d)';
     const rows: [string, () => unknown, ErrorConstructor, string][] = [
       [
         "wait of 0",
         () => debounce(spy, "k", fn, { wait: 0 }),
         RangeError,
-        'Cannot debounce as "wait" must be a positive finite number of milliseconds up to 2592000000: current value is 0',
+        `Cannot debounce as "wait" must be ${DURATION}: current value is 0`,
       ],
       [
         "negative wait",
         () => debounce(spy, "k", fn, { wait: -5 }),
         RangeError,
-        'Cannot debounce as "wait" must be a positive finite number of milliseconds up to 2592000000: current value is -5',
+        `Cannot debounce as "wait" must be ${DURATION}: current value is -5`,
       ],
       [
         "NaN wait",
         () => debounce(spy, "k", fn, { wait: NaN }),
         RangeError,
-        'Cannot debounce as "wait" must be a positive finite number of milliseconds up to 2592000000: current value is NaN',
+        `Cannot debounce as "wait" must be ${DURATION}: current value is NaN`,
       ],
       [
         "infinite wait",
         () => debounce(spy, "k", fn, { wait: Infinity }),
         RangeError,
-        'Cannot debounce as "wait" must be a positive finite number of milliseconds up to 2592000000: current value is Infinity',
+        `Cannot debounce as "wait" must be ${DURATION}: current value is Infinity`,
       ],
       [
         "wait as a string",
         () => debounce(spy, "k", fn, { wait: "100" as unknown as number }),
         TypeError,
-        'Cannot debounce as "wait" must be a number of milliseconds: current value is "100"',
+        `Cannot debounce as "wait" must be ${DURATION}: current value is "100" (a string needs a unit: "100ms")`,
       ],
       [
         "no options",
         () => debounce(spy, "k", fn, undefined as unknown as { wait: number }),
         TypeError,
-        'Cannot debounce as "wait" must be a number of milliseconds: current value is undefined',
+        `Cannot debounce as "wait" must be ${DURATION}: current value is undefined`,
       ],
       [
         "null options",
@@ -746,7 +1057,7 @@ describe("debounce", () => {
         "takeoverAfter of 0",
         () => debounce(spy, "k", fn, { wait: 100, takeoverAfter: 0 }),
         RangeError,
-        'Cannot debounce as "takeoverAfter" must be a positive finite number of milliseconds up to 2592000000: current value is 0',
+        `Cannot debounce as "takeoverAfter" must be ${DURATION}: current value is 0`,
       ],
       [
         "a signal that is not an AbortSignal",
@@ -770,7 +1081,7 @@ describe("debounce", () => {
         "a redis that is not a client",
         () => debounce({} as RedisClient, "k", fn, { wait: 100 }),
         TypeError,
-        'Cannot debounce as "redis" must be a Redis client with a call(), sendCommand() or send() method: current value is an object',
+        'Cannot debounce as "redis" must be a Redis client instance with a call() (ioredis, iovalkey), sendCommand() (node-redis, or one you write) or send() (Bun\'s RedisClient) method: current value is an object with none of the methods call(), sendCommand() or send()',
       ],
     ];
     for (const [name, make, type, message] of rows) {
@@ -824,7 +1135,7 @@ describe("debounce", () => {
       [
         "a symbol",
         [Symbol("s")],
-        `"args[0]" must be ${JSON_DATA}: current value is an instance of Symbol`,
+        `"args[0]" must be ${JSON_DATA}: current value is Symbol(s)`,
       ],
       // deno-lint-ignore no-sparse-arrays
       [
@@ -869,6 +1180,14 @@ describe("debounce", () => {
   });
 
   describe("across processes, Deno and Bun at the same time", () => {
+    let real: RespClient;
+    before(async () => {
+      real = await RespClient.connect(server.url);
+    });
+    after(async () => {
+      await real.close();
+    });
+
     it("four processes calling in one burst: exactly one execution, in the process of the last call, with its arguments", async () => {
       const key = uniqueKey("processes");
       const base = { url: server.url, key, wait: 300, takeoverAfter: 300 };
@@ -961,6 +1280,151 @@ describe("debounce", () => {
         await until(async () => await admin.sendCommand(["EXISTS", key]) === 0, 1_000);
       } finally {
         await stopWorkers(workers);
+      }
+    });
+
+    it("without onError, a takeover's error crashes no process, Deno or Bun: fn's error, or a Redis error of the check, rejects the process's next call, and the call after that goes ahead", async () => {
+      const wrongTypeErrors = async () =>
+        Number(
+          /errorstat_WRONGTYPE:count=(\d+)/.exec(
+            String(await admin.sendCommand(["INFO", "errorstats"])),
+          )?.[1] ?? 0,
+        );
+      const before = await wrongTypeErrors();
+      const base = { url: server.url, wait: 300, takeoverAfter: 200, onError: false as const };
+      const cases = (["deno", "bun"] as const).flatMap((runtime) => {
+        const client = runtime === "deno" ? "ioredis" : "Bun RedisClient";
+        return (["fn", "redis"] as const).map((fails) => {
+          const name = `${runtime}-${fails}`;
+          const key = uniqueKey(`no-onerror-${name}`);
+          const worker = startWorker(runtime, {
+            ...base,
+            name,
+            key,
+            client,
+            calls: [{ at: 0, args: ["first"] }],
+            ...fails === "fn" ? { throwOn: "last" } : {},
+          });
+          return { runtime, fails, name, key, worker };
+        });
+      });
+      const workers = cases.map((c) => c.worker);
+      const frozen = cases.map(() => frozenAfter(real as unknown as RedisClient));
+      const controller = new AbortController();
+      const args = (key: string) => admin.sendCommand(["HGET", key, "args"]);
+      const errors = (w: Worker) => w.events.filter((e) => e.type === "error");
+      const results = (w: Worker) => w.events.filter((e) => e.type === "result");
+      try {
+        await until(() => workers.every((w) => w.events.some((e) => e.type === "ready")), 30_000);
+        for (const w of workers) w.child.stdin!.write("go\n");
+        for (const { key } of cases) await until(async () => await args(key) === `["first"]`);
+        // The last call of each burst is this process's, which then stops answering.
+        cases.forEach(({ key }, i) => {
+          const last = debounce(frozen[i]!.client, key, (_arg: string) => {}, {
+            wait: 300,
+            signal: controller.signal,
+          });
+          void last("last");
+        });
+        for (const { key } of cases) await until(async () => await args(key) === `["last"]`);
+        for (const f of frozen) f.freeze();
+        for (const { fails, key } of cases) if (fails === "redis") await breakKey(admin, key);
+        // fn ran and threw in the fn cases; the check failed with WRONGTYPE in the others.
+        await until(
+          () =>
+            cases.every(({ fails, worker }) =>
+              fails === "redis" || worker.events.some((e) => e.type === "ran")
+            ),
+          10_000,
+        );
+        await until(async () => await wrongTypeErrors() >= before + 2, 10_000);
+        await sleep(200); // an error thrown from a timer would have ended the process by now
+        for (const { worker } of cases) {
+          assert.equal(worker.child.exitCode, null, `${worker.name} exited`);
+          assert.deepEqual(errors(worker), []);
+          worker.child.stdin!.write(`call ["next"]\n`);
+        }
+        await until(() => cases.every(({ worker }) => errors(worker).length === 1), 10_000);
+        for (const { fails, name, key, worker } of cases) {
+          const [error] = errors(worker) as { message: string; cause?: string }[];
+          assert.match(error!.message, /as a takeover of a burst on .* failed in the background/);
+          assert.match(
+            error!.cause ?? "",
+            fails === "fn" ? new RegExp(`^Error: ${name} failed$`) : /WRONGTYPE/,
+          );
+          if (fails === "redis") await admin.sendCommand(["DEL", key]);
+          worker.child.stdin!.write(`call ["after"]\n`);
+        }
+        await until(() => cases.every(({ worker }) => results(worker).length === 2), 10_000);
+        for (const { fails, name, worker } of cases) {
+          assert.deepEqual(results(worker).map((e) => e.type === "result" && e.result), [
+            { ran: false, reason: "superseded" },
+            { ran: true, ok: true, value: name },
+          ]);
+          assert.deepEqual(
+            worker.events.filter((e) => e.type === "ran"),
+            [
+              ...fails === "fn" ? [{ type: "ran", name, args: ["last"] }] : [],
+              { type: "ran", name, args: ["after"] },
+            ],
+          );
+          assert.equal(worker.child.exitCode, null, `${worker.name} exited`);
+        }
+      } finally {
+        controller.abort();
+        await stopWorkers(workers);
+      }
+      for (const w of workers) assert.equal(w.child.exitCode, 0, `${w.name} exit code`);
+    });
+
+    it("the process that would run is slow, not dead (its event loop blocked past its turn): another process takes the burst over, and the slow one's call resolves ran-elsewhere without running", async () => {
+      const key = uniqueKey("slow");
+      const unblock = join(tmpdir(), `baton-debounce-unblock-${crypto.randomUUID()}`);
+      const base = { url: server.url, key, wait: 600, takeoverAfter: 300 };
+      const survivor = startWorker("deno", {
+        ...base,
+        name: "survivor",
+        client: "ioredis",
+        calls: [{ at: 0, args: ["survivor", "first"] }],
+      });
+      const slow = startWorker("bun", {
+        ...base,
+        name: "slow",
+        client: "Bun RedisClient",
+        calls: [{ at: 100, args: ["slow", "last"] }],
+      });
+      const workers = [survivor, slow];
+      try {
+        await until(() => workers.every((w) => w.events.some((e) => e.type === "ready")), 30_000);
+        for (const w of workers) w.child.stdin!.write("go\n");
+        await until(
+          async () => await admin.sendCommand(["HGET", key, "args"]) === `["slow","last"]`,
+        );
+        // Blocked well before its 600 ms wait ends, until the survivor has run the burst.
+        slow.child.stdin!.write(`block ${unblock}\n`);
+        await until(() => survivor.events.some((e) => e.type === "ran"), 10_000);
+        assert.equal(await admin.sendCommand(["HGET", key, "state"]), "claimed");
+        writeFileSync(unblock, "");
+        await until(() => slow.events.some((e) => e.type === "result"), 10_000);
+        await sleep(300);
+        assert.deepEqual(slow.events.filter((e) => e.type !== "ready"), [{
+          type: "result",
+          name: "slow",
+          call: 0,
+          result: { ran: false, reason: "ran-elsewhere" },
+        }]);
+        assert.deepEqual(survivor.events.filter((e) => e.type !== "ready"), [
+          {
+            type: "result",
+            name: "survivor",
+            call: 0,
+            result: { ran: false, reason: "superseded" },
+          },
+          { type: "ran", name: "survivor", args: ["slow", "last"] },
+        ]);
+      } finally {
+        await stopWorkers(workers);
+        rmSync(unblock, { force: true });
       }
     });
   });
