@@ -3,23 +3,35 @@
 import { type _Reply, type _Send, _sendOf } from "./_client.ts";
 import type { _Attempt, _Inbox, _News, _NewsKind, _Store } from "./_store.ts";
 import { _canSubscribe, _inbox, _subscriberOpen } from "./_subscriber.ts";
-import { _ACQUIRE, _evalScript, _EXTEND, _LEAVE, _NUDGE, _RELEASE, _STATUS } from "./_scripts.ts";
+import {
+  _ACQUIRE,
+  _ACQUIRED,
+  _evalScript,
+  _EXTEND,
+  _LEAVE,
+  _NUDGE,
+  _RELEASE,
+  _RELEASED as Released,
+  _STATUS,
+} from "./_scripts.ts";
 import { _nextTurn } from "./_wait.ts";
 import { RedisReplyError } from "./errors.ts";
 import type { LockStatus, RedisClient } from "./types.ts";
 
 /**
- * The keys of one lock: the lock, the waiters' queue and the waiters' data. The two
- * derived keys carry the lock key's hash slot: its hash tag when it has one, else the
- * whole key as their tag, so that one script may touch all three on Redis Cluster.
- * (A key with a `}` but no hash tag cannot be given one; its keys stay untagged.)
+ * The keys of one lock: the lock, the waiters' queue, the waiters' data and the last
+ * fence. The derived keys carry the lock key's hash slot: its hash tag when it has one,
+ * else the whole key as their tag, so that one script may touch all of them on Redis
+ * Cluster. (A key with a `}` but no hash tag cannot be given one; its keys stay untagged.)
  */
-export function _keysOf(key: string): [lock: string, queue: string, data: string] {
+export function _keysOf(
+  key: string,
+): [lock: string, queue: string, data: string, fence: string] {
   const open = key.indexOf("{");
   const close = open < 0 ? -1 : key.indexOf("}", open + 1);
   const tagged = close > open + 1;
   const base = tagged || key.includes("}") ? key : `{${key}}`;
-  return [key, `${base}:baton:queue`, `${base}:baton:waiters`];
+  return [key, `${base}:baton:queue`, `${base}:baton:waiters`, `${base}:baton:fence`];
 }
 
 /** Whether `reply` is a whole number, as Redis sends integers. */
@@ -44,18 +56,35 @@ function decodeCode<C extends number>(script: string, reply: _Reply, allowed: re
   );
 }
 
-/** The acquire script's reply: {1, pttl} or {0, pttl, dueIn}; else an error. */
-function decodeAcquire(reply: _Reply, ttlMs: number): _Attempt {
-  if (Array.isArray(reply) && reply.every(isInt)) {
-    const [granted, pttl, dueIn] = reply as number[];
-    if (granted === 1 && reply.length === 2) {
-      return { acquired: true, remainingMs: pttl! >= 0 ? pttl! : ttlMs };
+/** A fence as the acquire script sends it: a string of digits (or a number, decoded). */
+function decodeFence(reply: _Reply | undefined): bigint | undefined {
+  if (typeof reply === "string" && /^[1-9][0-9]*$/.test(reply)) return BigInt(reply);
+  if (isInt(reply) && reply > 0) return BigInt(reply);
+  return undefined;
+}
+
+/**
+ * The acquire script's reply: {1, pttl}, {1, pttl, fence} (when `fenced`) or
+ * {0, pttl, dueIn}; else an error.
+ */
+function decodeAcquire(reply: _Reply, ttlMs: number, fenced: boolean): _Attempt {
+  if (Array.isArray(reply) && isInt(reply[0]) && isInt(reply[1])) {
+    const [granted, pttl] = reply as [number, number];
+    const remainingMs = pttl >= 0 ? pttl : -1;
+    if (granted === _ACQUIRED.Yes && reply.length === (fenced ? 3 : 2)) {
+      const fence = fenced ? decodeFence(reply[2]) : undefined;
+      if (!fenced || fence !== undefined) {
+        return { acquired: true, remainingMs: remainingMs >= 0 ? remainingMs : ttlMs, fence };
+      }
     }
-    if (granted === 0 && reply.length === 3) {
-      return { acquired: false, remainingMs: pttl! >= 0 ? pttl! : -1, dueInMs: dueIn! };
+    if (granted === _ACQUIRED.No && reply.length === 3 && isInt(reply[2])) {
+      return { acquired: false, remainingMs, dueInMs: reply[2] };
     }
   }
-  throw new RedisReplyError("EVALSHA acquire", reply, "{1, pttl} or {0, pttl, dueIn}");
+  const expected = fenced
+    ? "{1, pttl, fence} or {0, pttl, dueIn}"
+    : "{1, pttl} or {0, pttl, dueIn}";
+  throw new RedisReplyError("EVALSHA acquire", reply, expected);
 }
 
 /** The status script's reply: {1, pttl} or {0, 0}; else an error. */
@@ -67,9 +96,6 @@ function decodeStatus(reply: _Reply): LockStatus {
   }
   throw new RedisReplyError("EVALSHA status", reply, "{1, pttl} or {0, 0}");
 }
-
-/** What the release script says happened; see {@linkcode _RELEASE}. */
-const Released = { NotOwner: 0, Freed: 1, FreedInWindow: 2, HandedOver: 3 } as const;
 
 /** Keys remembered per client at most as handed to a waiter. */
 const MAX_KEYS = 1000;
@@ -91,15 +117,15 @@ export function _redisStoreOf(client: RedisClient, send: _Send): _Store {
   return {
     name: "Redis",
     queues: true,
-    fences: false,
-    async acquire(key, token, ttlMs, { queue: wait }) {
+    fences: true,
+    async acquire(key, token, ttlMs, { queue: wait, fencing }) {
       const pending = nudges.get(key);
       if (pending !== undefined) {
         pending();
         nudges.delete(key);
       }
       try {
-        if (!wait?.queued && !(wait && handedOver.delete(key))) {
+        if (!fencing && !wait?.queued && !(wait && handedOver.delete(key))) {
           // A caller that is not queued tries a plain SET NX PX first, the cheapest
           // command there is. It may take a free lock while waiters are queued; a free
           // lock with waiters is only ever seen during the first waiter's window (when
@@ -110,15 +136,18 @@ export function _redisStoreOf(client: RedisClient, send: _Send): _Store {
           if (!wait) return { acquired: false, remainingMs: -1, dueInMs: -1 };
           // Held: join the queue.
         }
+        // A waiter queues; a fenced lock is taken by the script, which issues the fence.
         const reply = await _evalScript(send, _ACQUIRE, _keysOf(key), [
           token,
           String(ttlMs),
-          String(wait.leaseMs),
-          String(wait.windowMs),
-          wait.address,
-          wait.queued ? "1" : "0",
+          String(wait?.leaseMs ?? 0),
+          String(wait?.windowMs ?? 0),
+          wait?.address ?? "",
+          wait?.queued ? "1" : "0",
+          fencing ? "1" : "0",
+          wait ? "wait" : "try",
         ]);
-        return decodeAcquire(reply, ttlMs);
+        return decodeAcquire(reply, ttlMs, fencing);
       } catch (error) {
         // The lock may still be free with a waiter first: let the waiter have it.
         if (pending !== undefined) nudge(key);
@@ -141,7 +170,8 @@ export function _redisStoreOf(client: RedisClient, send: _Send): _Store {
       return released !== Released.NotOwner;
     },
     async extend(key, token, ttlMs) {
-      const reply = await _evalScript(send, _EXTEND, [key], [token, String(ttlMs)]);
+      const [lock, , , fence] = _keysOf(key);
+      const reply = await _evalScript(send, _EXTEND, [lock, fence], [token, String(ttlMs)]);
       return decodeCode("extend", reply, [0, 1]) === 1;
     },
     async status(key, token) {

@@ -3,8 +3,10 @@
 //
 // Keys of one lock (see _keysOf): KEYS[1] the lock (value: the owner's token, with a PX
 // lease); KEYS[2] the waiters' queue (zset: token -> arrival time in µs); KEYS[3] the
-// waiters' data (hash: token -> "ttlMs|windowMs|deadlineMs|channel", and field "~head"
-// -> "token|sinceMs|windowMs" for the first live waiter, since when it has been first).
+// waiters' data (hash: token -> "ttlMs|windowMs|deadlineMs|fenced|channel", and field
+// "~head" -> "token|sinceMs|windowMs" for the first live waiter, since when it has been
+// first); KEYS[4] the last fencing token issued (a string of µs, expiring a while after
+// its lease). All four share the lock key's hash slot.
 // Every attempt of a waiter renews its deadline; a waiter whose deadline passed (its
 // process died) is dropped when it comes first.
 //
@@ -53,21 +55,48 @@ export const _NOW = `local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `;
 
-// Shared Lua: the clock (`now`, ms, from the server) and the queue's bookkeeping.
-// `fmt` writes whole numbers in full (Lua's own formatting turns large ones into
-// exponents). `waiter(token)` reads a waiter's ttl, window, deadline and channel (nil
-// when unknown). `nextHead()` finds the first live waiter (dropping the dead ones
-// before it), records it as the head from now on, and returns its token, since and
-// window (nil when nobody waits). `head(h)` parses the recorded head `h` (read when not
-// given), or finds it. `handOver(token)` gives the free lock to that waiter.
-const QUEUE = `
-local K, Q, D = KEYS[1], KEYS[2], KEYS[3]
+/** How long a fence outlives the lease it came with, in ms: see _FENCE. */
+export const _FENCE_KEEP_MS = 60_000;
+
+// Shared Lua of the lock scripts, which all take the four keys of one lock. Names
+// `now` (ms) and `t` from the server's clock; `fmt(n)` writes whole numbers in full
+// (Lua's own formatting turns large ones into exponents).
+const LOCK = `local K, Q, D, F = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 ${_NOW}local function fmt(n) return string.format('%.0f', n) end
-local function waiter(token)
+`;
+
+// `fence(ttl)` issues a fencing token: the server's clock in µs, raised above the last
+// fence of this lock while that one is still known (kept for the lease plus
+// _FENCE_KEEP_MS). Strictly increasing for as long as the server's clock does not go
+// back by more than that, with no key that outlives its lock for long.
+const FENCE = `local function fence(ttl)
+  local fenceUs = t[1] * 1000000 + t[2]
+  local last = tonumber(redis.call('GET', F) or '0')
+  if last >= fenceUs then fenceUs = last + 1 end
+  redis.call('SET', F, fmt(fenceUs), 'PX', ttl + ${_FENCE_KEEP_MS})
+  return fmt(fenceUs)
+end
+-- Takes the lock for 'token' for 'ttl' ms; returns its fence when 'fenced', else nil.
+local function take(token, ttl, fenced)
+  redis.call('SET', K, token, 'PX', ttl)
+  if fenced then return fence(ttl) end
+  return nil
+end
+`;
+
+// The queue's bookkeeping. `waiter(token)` reads a waiter's ttl, window, deadline,
+// whether it wants a fence, and its channel (nil when unknown). `nextHead()` finds the
+// first live waiter (dropping the dead ones before it), records it as the head from
+// now on, tells it so, and returns its token, since and window (nil when nobody waits).
+// `head(h)` parses the recorded head `h` (read when not given), or finds it.
+// `handOver(token)` gives the free lock to that waiter; `handOverNext()` to the first
+// live one.
+const QUEUE = `local function waiter(token)
   local info = redis.call('HGET', D, token)
   if not info then return nil end
-  local ttl, window, deadline, channel = string.match(info, '^(%d+)|(%d+)|(%d+)|(.*)$')
-  return tonumber(ttl), tonumber(window), tonumber(deadline), channel
+  local ttl, window, deadline, fenced, channel =
+    string.match(info, '^(%d+)|(%d+)|(%d+)|([01])|(.*)$')
+  return tonumber(ttl), tonumber(window), tonumber(deadline), fenced == '1', channel
 end
 local function drop(token)
   redis.call('ZREM', Q, token)
@@ -77,7 +106,7 @@ local function nextHead()
   for _ = 1, 100 do
     local first = redis.call('ZRANGE', Q, 0, 0)[1]
     if not first then break end
-    local _, window, deadline, channel = waiter(first)
+    local _, window, deadline, _, channel = waiter(first)
     if window and deadline >= now then
       redis.call('HSET', D, '~head', first .. '|' .. fmt(now) .. '|' .. window)
       if channel ~= '' and window > 0 then redis.call('PUBLISH', channel, '!' .. first) end
@@ -94,69 +123,87 @@ local function head(h)
   local token, since, window = string.match(h, '^(.-)|(%d+)|(%d+)$')
   return token, tonumber(since), tonumber(window)
 end
--- Gives the free lock to waiter 'token' when it is alive (its token, its lease) and says
--- so on its channel; returns whether it did. The waiter leaves the queue either way,
--- and the next one becomes the head.
+-- Gives the free lock to waiter 'token' when it is alive (its token, its lease, its
+-- fence) and says so on its channel ("+token", or "+token|fence"); returns whether it
+-- did. The waiter leaves the queue either way, and the next one becomes the head.
 local function handOver(token)
-  local ttl, _, deadline, channel = waiter(token)
+  local ttl, _, deadline, fenced, channel = waiter(token)
   drop(token)
   if not deadline or deadline < now then return false end
-  redis.call('SET', K, token, 'PX', ttl)
+  local fenceUs = take(token, ttl, fenced)
   nextHead()
-  if channel ~= '' then redis.call('PUBLISH', channel, '+' .. token) end
+  if channel ~= '' then
+    local news = '+' .. token
+    if fenceUs then news = news .. '|' .. fenceUs end
+    redis.call('PUBLISH', channel, news)
+  end
   return true
+end
+-- Hands the free lock to the first live waiter, from head token 'hToken' on; returns
+-- whether someone got it.
+local function handOverNext(hToken)
+  while hToken do
+    if handOver(hToken) then return true end
+    hToken = nextHead()
+  end
+  return false
 end
 `;
 
+/** The reply codes of _ACQUIRE's first element. */
+export const _ACQUIRED = { No: 0, Yes: 1 } as const;
+
 /**
- * A waiter's attempt: takes the lock for token ARGV[1] with a lease of ARGV[2] ms when it
- * is free and nobody waits, or the caller is the first waiter, or the first waiter's
- * window runs and the caller is not queued (ARGV[6] is "1" when it may be: it attempted
- * before). A free lock after the first waiter's window goes to that waiter. Otherwise
- * the caller joins the queue in arrival order (or keeps its place), with a deadline
- * ARGV[3] ms from now, window ARGV[4] ms and channel ARGV[5]. Returns {1, pttl} when the
- * caller holds the lock (also when a release handed it over), else {0, pttl, ms left of
- * the caller's window when it is the first waiter, else -1}.
+ * An attempt to take the lock for a caller. Granted when the lock is free and nobody
+ * waits, or the caller is the first waiter, or the first waiter's window runs and the
+ * caller is not queued; a free lock after the first waiter's window goes to that
+ * waiter. Otherwise a waiter (mode 'wait') joins the queue in arrival order (or keeps
+ * its place) with a deadline `lease` ms from now; a caller that only tries (mode
+ * 'try') does not. With `fenced` the grant carries a fencing token.
+ * Returns {1, pttl} or {1, pttl, fence} when the caller holds the lock (also when a
+ * release handed it over), else {0, pttl, ms left of the caller's window when it is the
+ * first waiter, else -1}.
  */
 export const _ACQUIRE: _Script = _script(
   "acquire",
-  `local owner = redis.call('GET', KEYS[1])
-if owner == ARGV[1] then return {1, redis.call('PTTL', KEYS[1])} end
-local h = false
+  `${LOCK}local token, ttl, lease, window = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local channel, queued, fenced, waits = ARGV[5], ARGV[6] == '1', ARGV[7] == '1', ARGV[8] == 'wait'
+${FENCE}${QUEUE}
+local function granted(fenceUs)
+  if fenceUs then return {1, ttl, fenceUs} end
+  return {1, ttl}
+end
+local owner = redis.call('GET', K)
+if owner == token then
+  -- Handed over by a release whose news has not reached the caller yet.
+  if fenced then return {1, redis.call('PTTL', K), redis.call('GET', F)} end
+  return {1, redis.call('PTTL', K)}
+end
 if not owner then
-  h = redis.call('HGET', KEYS[3], '~head')
+  local h = redis.call('HGET', D, '~head')
   if not h then
     -- Nobody waits: take it.
-    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-    if ARGV[6] == '1' then
-      redis.call('ZREM', KEYS[2], ARGV[1])
-      redis.call('HDEL', KEYS[3], ARGV[1])
-    end
-    return {1, tonumber(ARGV[2])}
+    if queued then drop(token) end
+    return granted(take(token, ttl, fenced))
   end
-end
-${QUEUE}
-local token = ARGV[1]
-if h then
-  local hToken, since, window = head(h)
-  local free = true
-  if hToken and hToken ~= token and now - since >= window then
+  local hToken, since, window0 = head(h)
+  if hToken and hToken ~= token and now - since >= window0 then
     -- Free after the first waiter's window: it is that waiter's, unless it died; then
     -- the next one's window starts now.
-    if handOver(hToken) then free = false else hToken, since, window = nextHead() end
+    if handOver(hToken) then owner = true else hToken, since, window0 = nextHead() end
   end
-  if free and (not hToken or hToken == token or (now - since < window and ARGV[6] ~= '1')) then
-    redis.call('SET', K, token, 'PX', ARGV[2])
-    if ARGV[6] == '1' then
+  if not owner and (not hToken or hToken == token or (now - since < window0 and not queued)) then
+    if queued then
       drop(token)
       if hToken == token then nextHead() end
     end
-    return {1, tonumber(ARGV[2])}
+    return granted(take(token, ttl, fenced))
   end
 end
-local lease = tonumber(ARGV[3])
+if not waits then return {0, redis.call('PTTL', K), -1} end
 redis.call('ZADD', Q, 'NX', fmt(t[1] * 1000000 + t[2]), token)
-redis.call('HSET', D, token, ARGV[2] .. '|' .. ARGV[4] .. '|' .. fmt(now + lease) .. '|' .. ARGV[5])
+redis.call('HSET', D, token, ARGV[2] .. '|' .. ARGV[4] .. '|' .. fmt(now + lease) .. '|' ..
+  (fenced and '1' or '0') .. '|' .. channel)
 if redis.call('PTTL', D) < lease then
   redis.call('PEXPIRE', Q, lease)
   redis.call('PEXPIRE', D, lease)
@@ -164,40 +211,54 @@ end
 -- First in an empty queue: the head from now on, with its whole window to run. (With no
 -- window there is nothing to try after it: every release hands over.)
 local dueIn = -1
-if redis.call('HSETNX', D, '~head', token .. '|' .. fmt(now) .. '|' .. ARGV[4]) == 1 then
-  if tonumber(ARGV[4]) > 0 then dueIn = tonumber(ARGV[4]) end
-elseif ARGV[6] == '1' then
-  local hToken, since, window = head()
-  if hToken == token and since + window > now then dueIn = since + window - now end
+if redis.call('HSETNX', D, '~head', token .. '|' .. fmt(now) .. '|' .. window) == 1 then
+  if window > 0 then dueIn = window end
+elseif queued then
+  local hToken, since, window0 = head()
+  if hToken == token and since + window0 > now then dueIn = since + window0 - now end
 end
 return {0, redis.call('PTTL', K), dueIn}`,
 );
 
+/** The reply codes of _RELEASE. */
+export const _RELEASED = {
+  /** The key held another token, or none. */
+  NotOwner: 0,
+  /** Deleted. */
+  Freed: 1,
+  /**
+   * Deleted while the first waiter's window runs: the caller hands the lock over with
+   * _NUDGE unless it takes it again at once.
+   */
+  FreedInWindow: 2,
+  /** Handed to the first waiter. */
+  HandedOver: 3,
+} as const;
+
 /**
- * Deletes the lock only while token ARGV[1] owns it (compare-and-delete). With waiters
+ * Deletes the lock only while ARGV[1] owns it (compare-and-delete). With waiters
  * queued, once the first one's window has run, hands the lock straight to it instead.
- * Returns 0 when the key held another token or none; 1 when released; 2 when released
- * while the first waiter's window runs (the caller hands the lock over with NUDGE unless
- * it takes it again at once); 3 when handed to the first waiter.
+ * Returns one of {@linkcode _RELEASED}.
  */
 export const _RELEASE: _Script = _script(
   "release",
-  `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+  `local token = ARGV[1]
+if redis.call('GET', KEYS[1]) ~= token then return ${_RELEASED.NotOwner} end
 local h = redis.call('HGET', KEYS[3], '~head')
 if not h then
   redis.call('DEL', KEYS[1])
-  return 1
+  return ${_RELEASED.Freed}
 end
-${QUEUE}
+${LOCK}${FENCE}${QUEUE}
 local hToken, since, window = head(h)
 if hToken and now - since >= window then
-  if handOver(hToken) then return 3 end
+  if handOver(hToken) then return ${_RELEASED.HandedOver} end
   -- It died: the next waiter's window starts now.
   hToken = nextHead()
 end
 redis.call('DEL', K)
-if hToken then return 2 end
-return 1`,
+if hToken then return ${_RELEASED.FreedInWindow} end
+return ${_RELEASED.Freed}`,
 );
 
 /**
@@ -209,12 +270,8 @@ export const _NUDGE: _Script = _script(
   `if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 local h = redis.call('HGET', KEYS[3], '~head')
 if not h then return 0 end
-${QUEUE}
-local hToken = head(h)
-while hToken do
-  if handOver(hToken) then return 1 end
-  hToken = nextHead()
-end
+${LOCK}${FENCE}${QUEUE}
+if handOverNext(head(h)) then return 1 end
 return 0`,
 );
 
@@ -224,26 +281,28 @@ return 0`,
  */
 export const _LEAVE: _Script = _script(
   "leave",
-  `${QUEUE}
-drop(ARGV[1])
-if redis.call('GET', K) == ARGV[1] then redis.call('DEL', K) end
+  `${LOCK}${FENCE}${QUEUE}
+local token = ARGV[1]
+drop(token)
+if redis.call('GET', K) == token then redis.call('DEL', K) end
 local hToken = head()
-if hToken == ARGV[1] then hToken = nextHead() end
-while hToken and redis.call('EXISTS', K) == 0 do
-  if handOver(hToken) then break end
-  hToken = nextHead()
-end
+if hToken == token then hToken = nextHead() end
+if redis.call('EXISTS', K) == 0 then handOverNext(hToken) end
 return 1`,
 );
 
 /**
- * Resets the lease to ARGV[2] ms only while ARGV[1] owns the lock.
+ * Resets the lease to ARGV[2] ms only while ARGV[1] owns the lock, and keeps the lock's
+ * last fence (KEYS[2]) for as long, plus _FENCE_KEEP_MS.
  * Returns 1 when reset, 0 when the key held another token or none.
  */
 export const _EXTEND: _Script = _script(
   "extend",
-  `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-return redis.call('PEXPIRE', KEYS[1], ARGV[2])`,
+  `local token, ttl = ARGV[1], tonumber(ARGV[2])
+if redis.call('GET', KEYS[1]) ~= token then return 0 end
+-- A fence is remembered for as long as its lock lives, and a while after.
+redis.call('PEXPIRE', KEYS[2], ttl + ${_FENCE_KEEP_MS})
+return redis.call('PEXPIRE', KEYS[1], ttl)`,
 );
 
 /**
@@ -252,7 +311,8 @@ return redis.call('PEXPIRE', KEYS[1], ARGV[2])`,
  */
 export const _STATUS: _Script = _script(
   "status",
-  `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {0, 0} end
+  `local token = ARGV[1]
+if redis.call('GET', KEYS[1]) ~= token then return {0, 0} end
 return {1, redis.call('PTTL', KEYS[1])}`,
 );
 

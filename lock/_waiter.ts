@@ -188,7 +188,11 @@ export class _Waiter {
 
   #onNews(kind: _NewsKind, fence: bigint | undefined): void {
     if (this.#handed) return;
-    if (kind === "granted") this.#handed = { at: performance.now(), fence };
+    // A grant without the fence asked for is not trusted: the next attempt, at once,
+    // finds the lock this waiter's and reads its fence.
+    if (kind === "granted" && (fence !== undefined || !this.#o.fencing)) {
+      this.#handed = { at: performance.now(), fence };
+    } else if (kind === "granted") this.#headDueAt = performance.now();
     else {
       this.#headDueAt = performance.now() + (this.#queue?.windowMs ?? 0) + HEAD_SLACK_MS;
       this.#headNews = true;
