@@ -90,12 +90,14 @@ export function _acquireOptions(options: unknown, action: string): _AcquireOptio
     infinite: true,
     integer: true,
   });
-  const retryDelayMs = o.retryDelay === undefined
-    ? _DEFAULTS.retryDelayMs
-    : _durationMs(o.retryDelay, "retryDelay", action, MS_FROM_1);
-  const maxRetryDelayMs = o.maxRetryDelay === undefined
-    ? Math.max(_DEFAULTS.maxRetryDelayMs, retryDelayMs)
+  // Given alone, either one moves the other's default out of its way.
+  const givenMaxMs = o.maxRetryDelay === undefined
+    ? undefined
     : _durationMs(o.maxRetryDelay, "maxRetryDelay", action, MS_FROM_1);
+  const retryDelayMs = o.retryDelay === undefined
+    ? Math.min(_DEFAULTS.retryDelayMs, givenMaxMs ?? Infinity)
+    : _durationMs(o.retryDelay, "retryDelay", action, MS_FROM_1);
+  const maxRetryDelayMs = givenMaxMs ?? Math.max(_DEFAULTS.maxRetryDelayMs, retryDelayMs);
   if (retryDelayMs > maxRetryDelayMs) {
     throw new RangeError(
       `Cannot ${action} as "retryDelay" must not be above "maxRetryDelay": current values are ${retryDelayMs} ms and ${maxRetryDelayMs} ms`,

@@ -34,9 +34,17 @@ export function _checkSubscriber(subscriber: unknown, action: string): void {
   }
 }
 
-/** Throws a TypeError unless `options` is an object or undefined. */
+/**
+ * Throws a TypeError unless `options` is a plain object (`{...}`, or one without a
+ * prototype) or undefined: an array, a Map or a class instance would be read as no
+ * options at all.
+ */
 export function _checkOptions(options: unknown, action: string): void {
-  if (options !== undefined && (options === null || typeof options !== "object")) {
+  if (options === undefined) return;
+  const proto = options !== null && typeof options === "object"
+    ? Object.getPrototypeOf(options)
+    : undefined;
+  if (proto !== Object.prototype && proto !== null) {
     throw new TypeError(
       `Cannot ${action} as "options" must be an object: current value is ${_describe(options)}`,
     );
@@ -86,8 +94,8 @@ export const _TTL: _DurationSpec = {
 
 /**
  * Converts a duration option to milliseconds (whole ms: rounded, at least `minMs`), or
- * throws: a TypeError when it is neither a number nor a string, a RangeError when it
- * is out of range or a string without a known unit. Messages name the option, its
+ * throws: a TypeError when it is neither a number nor a string, or a string without a
+ * known unit; a RangeError when it is out of range. Messages name the option, its
  * units and the value.
  */
 export function _durationMs(
@@ -112,9 +120,9 @@ export function _durationMs(
     if (!Number.isFinite(value) || value < numberMin) throw fail(RangeError);
     if (value > numberMax) {
       const hint = spec.unit === "s" && value <= spec.maxMs / 1000
-        ? ` (${name} is in seconds: ${value} is ${formatMs(value * 1000)}; for ${
-          formatMs(value)
-        } write "${value}ms", or write "${formatMs(value * 1000)}" if you mean it)`
+        ? ` (${name} is in seconds: ${value} is about ${
+          formatMs(value * 1000)
+        }; write "${value}ms" for ${formatMs(value)}, or "${value}s" if you mean it)`
         : "";
       throw fail(RangeError, hint);
     }
@@ -122,8 +130,11 @@ export function _durationMs(
   } else if (typeof value === "string") {
     const parsed = _parseDuration(value);
     if (parsed === undefined) {
-      const bare = value.trim() !== "" && Number.isFinite(Number(value));
-      throw fail(TypeError, bare ? ` (a string needs a unit: "${value.trim()}${spec.unit}")` : "");
+      const bare = /^(\d+(\.\d+)?|\.\d+)$/.test(value.trim());
+      const hint = spec.unit === "s"
+        ? ` (a string needs a unit: "${value.trim()}s", or "${value.trim()}ms")`
+        : ` (a string needs a unit: "${value.trim()}ms")`;
+      throw fail(TypeError, bare ? hint : "");
     }
     if (parsed < spec.minMs || parsed > spec.maxMs) throw fail(RangeError);
     ms = parsed;
@@ -264,5 +275,7 @@ export function _positiveMs(
   maxMs: number = MAX_DAYS_MS,
 ): number {
   if (typeof value === "number" && value > 0 && value <= maxMs) return Math.ceil(value);
+  const parsed = typeof value === "string" ? _parseDuration(value) : undefined;
+  if (parsed !== undefined && parsed > 0 && parsed <= maxMs) return Math.ceil(parsed);
   return _durationMs(value, name, action, { unit: "ms", minMs: 1, maxMs });
 }

@@ -1,5 +1,6 @@
 import { acquireLock } from "./acquire_lock.ts";
-import { _checkFunction, _checkOptions } from "./_validate.ts";
+import { _acquireOptions } from "./_options.ts";
+import { _checkFunction } from "./_validate.ts";
 import { LockLostError } from "./errors.ts";
 import type { LockClient, LockContext, WithLockOptions } from "./types.ts";
 
@@ -99,11 +100,13 @@ export async function withLock<T>(
   fn: (context: LockContext) => T | Promise<T>,
   options?: WithLockOptions,
 ): Promise<T | null> {
-  _checkOptions(options, ACTION);
+  // The options are checked as given (acquireLock then sees a copy with the watchdog on
+  // by default, which must not hide a bad value).
+  _acquireOptions(options, ACTION);
   _checkFunction(fn, "fn", ACTION);
   const lock = await acquireLock(redis, key, {
     ...options,
-    watchdog: options?.watchdog ?? true,
+    watchdog: options?.watchdog === undefined ? true : options.watchdog,
   });
   if (lock === null) return null;
   let value: T;

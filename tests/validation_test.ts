@@ -81,7 +81,7 @@ const rows: [string, Call, typeof TypeError | typeof RangeError, RegExp][] = [
     "string ttl",
     (r) => acquireLock(r, "k", { ttl: bad("10") }),
     TypeError,
-    /"ttl" must be a number of seconds .*: current value is "10" \(a string needs a unit: "10s"\)/,
+    /"ttl" must be a number of seconds .*: current value is "10" \(a string needs a unit: "10s", or "10ms"\)/,
   ],
   [
     "null ttl",
