@@ -12,7 +12,7 @@ import { CLIENTS, IOREDIS, isBun, MINIMAL } from "./_clients.ts";
 import { fencedWrite } from "./_fenced_storage.ts";
 import { closePair, connectPair, startRedisWithAdmin, stopRedisWithAdmin } from "./_fixtures.ts";
 import { type RedisServer, startRedis } from "./_redis.ts";
-import { RespClient } from "./_resp.ts";
+import type { RespClient } from "./_resp.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let n = 0;
