@@ -359,6 +359,29 @@ describe("debounce", () => {
           }
         });
 
+        it("leading: clear() while a call is on its way cancels it if it is dropped, and lets it run if it is the burst's first", async () => {
+          const key = uniqueKey("leading-clear");
+          const controller = new AbortController();
+          const { runs, fn } = recorder();
+          const call = debounce(a, key, fn, {
+            wait: 5_000,
+            edge: "leading",
+            signal: controller.signal,
+          });
+          try {
+            const first = call("first");
+            const dropped = call("dropped");
+            assert.equal(await call.clear(), false);
+            assert.deepEqual(await first, { ran: true, ok: true, value: `ran ["first"]` });
+            assert.deepEqual(await dropped, { ran: false, reason: "cancelled" });
+            assert.deepEqual(await call("later"), { ran: false, reason: "dropped" });
+            assert.deepEqual(runs, [["first"]]);
+          } finally {
+            controller.abort();
+            await admin.sendCommand(["DEL", key]);
+          }
+        });
+
         it("clear() cancels the pending burst held by this instance: no instance runs it", async () => {
           const key = uniqueKey("clear");
           const controller = new AbortController();
@@ -1291,7 +1314,7 @@ describe("debounce", () => {
           )?.[1] ?? 0,
         );
       const before = await wrongTypeErrors();
-      const base = { url: server.url, wait: 300, takeoverAfter: 200, onError: false as const };
+      const base = { url: server.url, wait: 300, takeoverAfter: 1_000, onError: false as const };
       const cases = (["deno", "bun"] as const).flatMap((runtime) => {
         const client = runtime === "deno" ? "ioredis" : "Bun RedisClient";
         return (["fn", "redis"] as const).map((fails) => {
@@ -1328,6 +1351,8 @@ describe("debounce", () => {
         });
         for (const { key } of cases) await until(async () => await args(key) === `["last"]`);
         for (const f of frozen) f.freeze();
+        // Each worker learns its call was superseded, and stands by to take the burst over.
+        await until(() => cases.every(({ worker }) => results(worker).length === 1), 5_000);
         for (const { fails, key } of cases) if (fails === "redis") await breakKey(admin, key);
         // fn ran and threw in the fn cases; the check failed with WRONGTYPE in the others.
         await until(
