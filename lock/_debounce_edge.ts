@@ -1,6 +1,6 @@
 // What the two edges of debounce share: the options they run with, how the callback runs,
 // and the abort listener that sits on the signal only while an edge has something to stop.
-import type { _Send } from "./_client.ts";
+import type { _DebounceStore } from "./_store.ts";
 import type { DebounceRan } from "./debounce.ts";
 
 /** The action named by the errors that a call of a debounced function rejects with. */
@@ -8,7 +8,7 @@ export const _CALL_ACTION = "call debounced function";
 
 /** What both edges run with, checked by debounce(). */
 export interface _EdgeOptions<A extends unknown[], T> {
-  send: _Send;
+  store: _DebounceStore;
   /** The burst's key. */
   key: string;
   fn: (...args: A) => T | Promise<T>;

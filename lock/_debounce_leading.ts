@@ -3,9 +3,7 @@
 // dropped. One round trip per call; the arguments never leave the process; the burst's key
 // lives `wait` ms after its last call. Nothing is pending in Redis, so clear() and flush()
 // have nothing to do there.
-import { _DEBOUNCE_LEAD } from "./_debounce_scripts.ts";
 import { _abortWhileBusy, type _EdgeOptions, _execute, _instanceId } from "./_debounce_edge.ts";
-import { _evalScript } from "./_scripts.ts";
 import type { DebouncedFunction, DebounceResult } from "./debounce.ts";
 
 /** One call of this instance, from the call until it settles. */
@@ -22,9 +20,8 @@ interface LeadingCall<T> {
 
 /** The leading edge of {@linkcode debounce}, with options already checked. */
 export function _leadingEdge<A extends unknown[], T>(
-  { send, key, fn, waitMs, signal }: _EdgeOptions<A, T>,
+  { store, key, fn, waitMs, signal }: _EdgeOptions<A, T>,
 ): DebouncedFunction<A, T> {
-  const keys = [key];
   const instance = _instanceId();
   let count = 0;
   const calls = new Set<LeadingCall<T>>();
@@ -37,8 +34,7 @@ export function _leadingEdge<A extends unknown[], T>(
     aborts.idle();
   };
   const lead = async (call: LeadingCall<T>, args: A) => {
-    const first = await _evalScript(send, _DEBOUNCE_LEAD, keys, [call.token, String(waitMs)]);
-    if (Number(first) === 1) {
+    if (await store.lead(key, call.token, waitMs)) {
       call.running = true;
       const result = await _execute(fn, args);
       forget(call);

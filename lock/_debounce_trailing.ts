@@ -6,7 +6,6 @@
 // is, and at its claim otherwise. An instance whose call was superseded by another
 // instance's stands by to take the burst over, should that instance miss its turn by
 // `takeoverAfter` ms.
-import type { _Reply } from "./_client.ts";
 import { _argsJson } from "./_debounce_json.ts";
 import {
   _abortWhileBusy,
@@ -15,28 +14,14 @@ import {
   _execute,
   _instanceId,
 } from "./_debounce_edge.ts";
-import {
-  _DEBOUNCE_CALL,
-  _DEBOUNCE_CANCEL,
-  _DEBOUNCE_CLAIM,
-  _DEBOUNCE_FLUSH,
-  _DEBOUNCE_TAKEOVER,
-} from "./_debounce_scripts.ts";
 import { _describe } from "./_client.ts";
-import { _evalScript } from "./_scripts.ts";
-import { _canSubscribe, _listen, type _Listening } from "./_subscriber.ts";
+import type { _Announcement, _Listening } from "./_store.ts";
 import { _sleep, _unref } from "./_wait.ts";
-import type {
-  DebouncedFunction,
-  DebounceRan,
-  DebounceResult,
-  DebounceSkipReason,
-} from "./debounce.ts";
+import type { DebouncedFunction, DebounceRan, DebounceResult } from "./debounce.ts";
 import type { RedisClient } from "./types.ts";
 
 /** The trailing edge's options, besides those both edges have. */
 export interface _TrailingOptions<A extends unknown[], T> extends _EdgeOptions<A, T> {
-  redis: RedisClient;
   /** How late the burst's last call may be before another instance runs it, in ms. */
   takeoverMs: number;
   onError: ((error: unknown) => void) | undefined;
@@ -73,16 +58,9 @@ const started = (call: TrailingCall<unknown, unknown>) =>
 
 /** The trailing edge of {@linkcode debounce}, with options already checked. */
 export function _trailingEdge<A extends unknown[], T>(
-  { send, key, fn, waitMs, signal, redis, takeoverMs, onError, subscriber }: _TrailingOptions<
-    A,
-    T
-  >,
+  { store, key, fn, waitMs, signal, takeoverMs, onError, subscriber }: _TrailingOptions<A, T>,
 ): DebouncedFunction<A, T> {
-  const keys = [key];
-  const channel = `baton:debounce:${key}`;
-  const canSubscribe = subscriber !== false &&
-    (subscriber !== undefined || _canSubscribe(redis));
-  const ttlMs = String(waitMs + 2 * takeoverMs);
+  const ttlMs = waitMs + 2 * takeoverMs;
   const instance = _instanceId();
   let count = 0;
   /** The highest call number clear() cancelled: those calls never run, even via flush(). */
@@ -127,11 +105,13 @@ export function _trailingEdge<A extends unknown[], T>(
 
   // -- News of other instances' calls, on the channel.
 
+  // Without announcements, a superseded call learns it at its own check.
+  let canListen = true;
   const listen = () => {
-    if (!canSubscribe || listening) return;
-    listening = _listen(redis, subscriber || undefined, channel, onAnnounce);
-    // Without a subscription, a superseded call learns it at its own check.
-    listening.ready.catch(() => {});
+    if (!canListen || listening) return;
+    listening = store.announcements(key, subscriber, onAnnounce);
+    if (listening) listening.ready.catch(() => {});
+    else canListen = false;
   };
   const unlisten = () => {
     listening?.stop();
@@ -139,10 +119,8 @@ export function _trailingEdge<A extends unknown[], T>(
     announced = undefined;
   };
   /** A call of another instance in a burst supersedes this instance's earlier calls in it. */
-  const onAnnounce = (message: string) => {
-    const [seqText, token, burst] = message.split(" ");
-    if (!token || !burst || token.startsWith(instance)) return;
-    const seq = Number(seqText);
+  const onAnnounce = ({ seq, token, burst }: _Announcement) => {
+    if (token.startsWith(instance)) return;
     if (!announced || announced.burst !== burst || announced.seq < seq) announced = { burst, seq };
     let superseded = false;
     for (const call of calls.values()) {
@@ -190,8 +168,7 @@ export function _trailingEdge<A extends unknown[], T>(
    * Cancels the pending burst in Redis if its last call is this instance's call number
    * `upTo` or an earlier one.
    */
-  const cancel = async (upTo: number) =>
-    Number(await _evalScript(send, _DEBOUNCE_CANCEL, keys, [instance, String(upTo)])) === 1;
+  const cancel = (upTo: number) => store.cancel(key, instance, upTo);
   /** Ends a call that clear() or the signal stopped before it could run. */
   const stop = async (call: TrailingCall<A, T>, recorded: boolean) => {
     if (call.stop === "abort") {
@@ -234,13 +211,10 @@ export function _trailingEdge<A extends unknown[], T>(
     _unref(watchTimer);
   };
   const takeover = async () => {
-    const reply = await _evalScript(send, _DEBOUNCE_TAKEOVER, keys, [
-      String(takeoverMs),
-      instance,
-    ]) as _Reply[];
-    if (reply[0] === "wait") watch(Number(reply[1]));
-    else if (reply[0] === "run") {
-      const result = await _execute(fn, JSON.parse(String(reply[2])) as A);
+    const found = await store.takeover(key, takeoverMs, instance);
+    if (found && "inMs" in found) watch(found.inMs);
+    else if (found) {
+      const result = await _execute(fn, JSON.parse(found.argsJson) as A);
       if (!result.ok) report(result.error);
     }
   };
@@ -272,15 +246,13 @@ export function _trailingEdge<A extends unknown[], T>(
     return false;
   };
   const trail = async (call: TrailingCall<A, T>, json: string) => {
-    const reply = await _evalScript(send, _DEBOUNCE_CALL, keys, [
+    ({ burst: call.burst, seq: call.seq } = await store.record(
+      key,
       call.token,
       json,
-      String(waitMs),
+      waitMs,
       ttlMs,
-      channel,
-    ]) as _Reply[];
-    call.burst = String(reply[0]);
-    call.seq = Number(reply[1]);
+    ));
     if (handedOver(call)) return;
     if (call.stop) return await stop(call, true);
     if (supersedeOnRecord(call)) return;
@@ -291,24 +263,23 @@ export function _trailingEdge<A extends unknown[], T>(
       if (handedOver(call)) return;
       if (call.stop) return await stop(call, false);
       call.phase = "claiming";
-      const claim = await _evalScript(send, _DEBOUNCE_CLAIM, keys, [call.token]) as _Reply[];
-      const verdict = String(claim[0]);
-      if (verdict === "run") {
+      const claim = await store.claim(key, call.token);
+      if (claim.verdict === "run") {
         // Claimed: it runs, even if clear() or the signal came during the round trip.
         call.phase = "running";
         return settle(call, await _execute(fn, call.args));
       }
       if (handedOver(call)) return;
       if (call.stop) return await stop(call, false);
-      if (verdict === "wait") {
-        delayMs = Number(claim[1]);
+      if (claim.verdict === "wait") {
+        delayMs = claim.inMs;
         continue;
       }
       // The burst's last call is another instance's: stand by to run it if that one dies.
-      if (verdict === "superseded" && typeof claim[1] === "string") {
-        if (!claim[1].startsWith(instance)) watch(Number(claim[2]) + takeoverMs);
+      if (claim.verdict === "superseded" && claim.lastToken !== undefined) {
+        if (!claim.lastToken.startsWith(instance)) watch(claim.dueInMs + takeoverMs);
       }
-      return settle(call, { ran: false, reason: verdict as DebounceSkipReason });
+      return settle(call, { ran: false, reason: claim.verdict });
     }
   };
 
@@ -359,19 +330,16 @@ export function _trailingEdge<A extends unknown[], T>(
     signal?.throwIfAborted();
     const background = takeKept();
     if (background) throw background;
-    const reply = await _evalScript(send, _DEBOUNCE_FLUSH, keys, [
-      instance,
-      String(cleared),
-    ]) as _Reply[];
-    if (reply[0] !== "run") return null;
-    const call = calls.get(String(reply[1]));
+    const claimed = await store.flush(key, instance, cleared);
+    if (!claimed) return null;
+    const call = calls.get(claimed.token);
     if (call) {
       call.phase = "flushed";
       const result = await _execute(fn, call.args);
       settle(call, result);
       return result;
     }
-    return await _execute(fn, JSON.parse(String(reply[2])) as A);
+    return await _execute(fn, JSON.parse(claimed.argsJson) as A);
   };
 
   return Object.defineProperties(debounced, {

@@ -138,7 +138,10 @@ export class _Lock implements Lock {
   _startWatchdog(): void {
     if (this.#watching || !this.#held) return;
     this.#watching = true;
-    this.#scheduleRenewal(this.#ttlMs / 3);
+    // A lock handed over while its waiter polled may have less than its ttl left: the
+    // first renewal comes at a third of what is left.
+    const leftMs = Math.max(0, this.#expiresAt - performance.now());
+    this.#scheduleRenewal(Math.min(this.#ttlMs, leftMs) / 3);
     this.#armExpiry();
   }
 

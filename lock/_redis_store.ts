@@ -1,6 +1,7 @@
 // The store on one Redis server (or anything that speaks its commands): baton's Lua
 // scripts through the client's raw command, news through the client's shared subscriber.
 import { type _Reply, type _Send, _sendOf } from "./_client.ts";
+import { _redisDebounceOf } from "./_redis_debounce.ts";
 import type { _Attempt, _Inbox, _News, _NewsKind, _Store } from "./_store.ts";
 import { _canSubscribe, _inbox, _subscriberOpen } from "./_subscriber.ts";
 import {
@@ -117,6 +118,7 @@ export function _redisStoreOf(client: RedisClient, send: _Send): _Store {
   return {
     name: "Redis",
     queues: true,
+    debounce: _redisDebounceOf(client, send),
     fences: true,
     async acquire(key, token, ttlMs, { queue: wait, fencing }) {
       const pending = nudges.get(key);

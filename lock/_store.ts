@@ -100,4 +100,87 @@ export interface _Store {
    * they cannot (they poll).
    */
   news(subscriber: unknown): _News | undefined;
+  /** What debounce needs of it. */
+  readonly debounce: _DebounceStore;
+}
+
+/** What a claim of a trailing burst's call found: see {@linkcode _DebounceStore.claim}. */
+export type _Claim =
+  /** Claimed: the call runs. */
+  | { verdict: "run" }
+  /** The quiet period has `inMs` left. */
+  | { verdict: "wait"; inMs: number }
+  /**
+   * A later call holds the burst: `lastToken` when it is still pending, due in `dueInMs`.
+   */
+  | { verdict: "superseded"; lastToken: string | undefined; dueInMs: number }
+  /** Cancelled, run by another instance, or no burst at all. */
+  | { verdict: "cancelled" | "ran-elsewhere" | "expired" };
+
+/** A burst claimed for running: its last call's token and arguments (JSON). */
+export interface _ClaimedBurst {
+  token: string;
+  argsJson: string;
+}
+
+/** Another instance's call, announced to the instances of a burst. */
+export interface _Announcement {
+  seq: number;
+  token: string;
+  burst: string;
+}
+
+/** A subscription to a key's announcements. */
+export interface _Listening {
+  /** Settles once announcements can arrive; rejects when they cannot. */
+  ready: Promise<unknown>;
+  /** Stops listening. */
+  stop(): void;
+}
+
+/**
+ * What debounce needs of a store. Each decision two instances could race on is one atomic
+ * step of the store. Tokens are "<instance id>:<n>", n counting that instance's calls.
+ */
+export interface _DebounceStore {
+  /** Leading edge: true when this call starts a burst (and runs); the burst lasts `waitMs`. */
+  lead(key: string, token: string, waitMs: number): Promise<boolean>;
+  /**
+   * Trailing edge: makes the call the burst's last one (due `waitMs` from now, the burst
+   * expiring `ttlMs` after it), announces it, and returns the burst and the call's position.
+   */
+  record(
+    key: string,
+    token: string,
+    argsJson: string,
+    waitMs: number,
+    ttlMs: number,
+  ): Promise<{ burst: string; seq: number }>;
+  /** Claims the burst for call `token` once its quiet period is over. */
+  claim(key: string, token: string): Promise<_Claim>;
+  /**
+   * Claims a pending burst whose last call (not one of `instance`'s) is `takeoverMs` late:
+   * the burst to run, or the ms until the takeover is due, or undefined when idle.
+   */
+  takeover(
+    key: string,
+    takeoverMs: number,
+    instance: string,
+  ): Promise<_ClaimedBurst | { inMs: number } | undefined>;
+  /**
+   * Claims the pending burst at once (flush), unless its last call is one of `instance`'s
+   * numbered `cleared` or lower (then it is cancelled); undefined when none is pending.
+   */
+  flush(key: string, instance: string, cleared: number): Promise<_ClaimedBurst | undefined>;
+  /** Cancels the pending burst while its last call is one of `instance`'s numbered `upTo` or lower. */
+  cancel(key: string, instance: string, upTo: number): Promise<boolean>;
+  /**
+   * Listens for the announcements of calls on `key`, given the caller's `subscriber`
+   * option; undefined where the store cannot deliver them (calls learn at their claim).
+   */
+  announcements(
+    key: string,
+    subscriber: unknown,
+    onAnnouncement: (announcement: _Announcement) => void,
+  ): _Listening | undefined;
 }

@@ -1,15 +1,27 @@
-import { _describe, _sendOf } from "./_client.ts";
+import { _CLIENT_EXPECTED, _describe } from "./_client.ts";
+import { _storeOf } from "./_store_of.ts";
 import { _leadingEdge } from "./_debounce_leading.ts";
 import { _trailingEdge } from "./_debounce_trailing.ts";
 import {
   _checkFunction,
   _checkKey,
+  _checkKnownOptions,
   _checkOptions,
   _checkSignal,
   _checkSubscriber,
   _positiveMs,
 } from "./_validate.ts";
-import type { RedisClient } from "./types.ts";
+import type { Duration, RedisClient } from "./types.ts";
+
+/** The names {@linkcode DebounceOptions} has. */
+const OPTION_NAMES = [
+  "wait",
+  "edge",
+  "takeoverAfter",
+  "signal",
+  "onError",
+  "subscriber",
+] satisfies (keyof DebounceOptions)[];
 
 const ACTION = "debounce";
 
@@ -22,11 +34,11 @@ export type DebounceEdge = "trailing" | "leading";
 /** Options of {@linkcode debounce}. */
 export interface DebounceOptions {
   /**
-   * The quiet period, in milliseconds: a burst ends once no instance has called for this
-   * long. A positive finite number up to 30 days; fractions are rounded up to whole ms.
-   * Required.
+   * The quiet period: a burst ends once no instance has called for this long. Milliseconds
+   * as a number, or a {@linkcode Duration} such as `"500ms"` or `"2s"`; positive, up to 30
+   * days; fractions are rounded up to whole ms. Required.
    */
-  wait: number;
+  wait: number | Duration;
   /**
    * `"trailing"`: the last call of the burst runs, `wait` ms after it, with its arguments;
    * every earlier call is superseded. `"leading"`: the first call of the burst runs at once;
@@ -43,9 +55,11 @@ export interface DebounceOptions {
    * is what makes a burst survive the crash of the instance that would have run it. It also
    * bounds how long the burst's key outlives its last call: `wait + 2 * takeoverAfter` ms.
    *
+   * Milliseconds as a number, or a {@linkcode Duration}.
+   *
    * @default {1000}
    */
-  takeoverAfter?: number;
+  takeoverAfter?: number | Duration;
   /**
    * Cancels this debounced function: calls of this instance that have not run yet reject
    * with `signal.reason`, the pending burst is cancelled in Redis if this instance holds its
@@ -246,10 +260,11 @@ export function debounce<A extends unknown[], T>(
   options: DebounceOptions,
 ): DebouncedFunction<A, T> {
   _checkOptions(options, ACTION);
+  _checkKnownOptions(options, OPTION_NAMES, ACTION);
   _checkKey(key, ACTION);
   _checkFunction(fn, "fn", ACTION);
   const waitMs = _positiveMs(options?.wait, "wait", ACTION);
-  const edge = options.edge ?? "trailing";
+  const edge = options.edge === undefined ? "trailing" : options.edge;
   if (edge !== "trailing" && edge !== "leading") {
     throw new TypeError(
       `Cannot ${ACTION} as "edge" must be "trailing" or "leading": current value is ${
@@ -257,15 +272,24 @@ export function debounce<A extends unknown[], T>(
       }`,
     );
   }
-  const takeoverMs = _positiveMs(options.takeoverAfter ?? 1000, "takeoverAfter", ACTION);
+  const takeoverMs = _positiveMs(
+    options.takeoverAfter === undefined ? 1000 : options.takeoverAfter,
+    "takeoverAfter",
+    ACTION,
+  );
   const signal = options.signal;
   _checkSignal(signal, ACTION);
   const onError = options.onError;
   if (onError !== undefined) _checkFunction(onError, "onError", ACTION);
   const subscriber = options.subscriber;
   _checkSubscriber(subscriber, ACTION);
-  const send = _sendOf(redis, ACTION);
-  const common = { send, key, fn, waitMs, signal };
+  if (Array.isArray(redis)) {
+    throw new TypeError(
+      `Cannot ${ACTION} as "redis" must be ${_CLIENT_EXPECTED}: current value is an array (a burst runs on one server; an array of clients is for Redlock locks)`,
+    );
+  }
+  const store = _storeOf(redis, ACTION).debounce;
+  const common = { store, key, fn, waitMs, signal };
   if (edge === "leading") return _leadingEdge(common);
-  return _trailingEdge({ ...common, redis, takeoverMs, onError, subscriber });
+  return _trailingEdge({ ...common, takeoverMs, onError, subscriber });
 }

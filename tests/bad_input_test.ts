@@ -489,7 +489,12 @@ for (const [value, shown] of NOT_KEYS) {
   );
 }
 
-for (const [label, value, shown] of [...NOT_CLIENTS, AN_ARRAY]) {
+const DEBOUNCE_ARRAY: [string, unknown, string] = [
+  "an array",
+  [],
+  "an array (a burst runs on one server; an array of clients is for Redlock locks)",
+];
+for (const [label, value, shown] of [...NOT_CLIENTS, DEBOUNCE_ARRAY]) {
   rows.push({
     name: `debounce redis: ${label}`,
     call: (spy) => debounce(bad(make(value, spy)), "k", noop, { wait: 10 }),
@@ -585,7 +590,7 @@ const DEBOUNCE_CASES: [string, unknown, Fail, RegExp, string?][] = [
     "waitMs in place of wait",
     { waitMs: 10 },
     TypeError,
-    mustBe("debounce", "wait", MS_FROM_1, "undefined"),
+    /^Cannot debounce as "waitMs" is not one of its options; did you mean "wait"\? \(known: wait, edge, takeoverAfter, signal, onError, subscriber\)$/,
   ],
   ["wait 0", { wait: 0 }, RangeError, mustBe("debounce", "wait", MS_FROM_1, "0")],
   ["wait -1", { wait: -1 }, RangeError, mustBe("debounce", "wait", MS_FROM_1, "-1")],
@@ -634,8 +639,7 @@ const DEBOUNCE_CASES: [string, unknown, Fail, RegExp, string?][] = [
     mustBe("debounce", "edge", EDGE, '"Leading"'),
   ],
   ["edge true", { wait: 10, edge: true }, TypeError, mustBe("debounce", "edge", EDGE, "true")],
-  // GAP: `edge` is read as `options.edge ?? "trailing"`, so null passes as "trailing".
-  // ["edge null", { wait: 10, edge: null }, TypeError, mustBe("debounce", "edge", EDGE, "null")],
+  ["edge null", { wait: 10, edge: null }, TypeError, mustBe("debounce", "edge", EDGE, "null")],
   [
     "takeoverAfter 0",
     { wait: 10, takeoverAfter: 0 },
@@ -673,14 +677,12 @@ const DEBOUNCE_CASES: [string, unknown, Fail, RegExp, string?][] = [
     TypeError,
     mustBe("debounce", "takeoverAfter", MS_FROM_1, '"1 minute"'),
   ],
-  // GAP: `takeoverAfter` is read as `options.takeoverAfter ?? 1000`, so null passes as
-  // the default, where every duration of acquireLock rejects null.
-  // [
-  //   "takeoverAfter null",
-  //   { wait: 10, takeoverAfter: null },
-  //   TypeError,
-  //   mustBe("debounce", "takeoverAfter", MS_FROM_1, "null"),
-  // ],
+  [
+    "takeoverAfter null",
+    { wait: 10, takeoverAfter: null },
+    TypeError,
+    mustBe("debounce", "takeoverAfter", MS_FROM_1, "null"),
+  ],
   [
     "signal an object",
     { wait: 10, signal: { aborted: false } },
@@ -725,8 +727,18 @@ const DEBOUNCE_CASES: [string, unknown, Fail, RegExp, string?][] = [
     TypeError,
     mustBe("debounce", "subscriber", SUBSCRIBER, shown),
   ]),
-  // debounce does not check option names today: { wait: 10, edg: "leading" } and
-  // { wait: 10, takeOverAfter: 5 } are accepted, so there are no rows for unknown names.
+  ...([["edg", "edge"], ["takeOverAfter", "takeoverAfter"], ["ttl", undefined]] as const).map((
+    [name, close],
+  ): [string, unknown, Fail, RegExp] => [
+    `unknown option ${name}`,
+    { wait: 10, [name]: 99 },
+    TypeError,
+    new RegExp(
+      `^Cannot debounce as "${name}" is not one of its options${
+        close ? `; did you mean "${close}"\\?` : ""
+      } \\(known: wait, edge, takeoverAfter, signal, onError, subscriber\\)$`,
+    ),
+  ]),
 ];
 for (const [label, options, error, message, option] of DEBOUNCE_CASES) {
   rows.push({

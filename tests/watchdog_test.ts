@@ -169,6 +169,27 @@ describe("holding a lock through long work", () => {
     });
   }
 
+  it("a lock handed to a waiter that polls, found with little of its lease left, is renewed in time", async () => {
+    const holder = await MINIMAL.connect(server.url);
+    const waiter = await MINIMAL.connect(server.url);
+    try {
+      const key = uniqueKey("handed");
+      const held = await acquireLock(holder, key, { ttl: 10 });
+      // The waiter cannot subscribe: it polls at 0 and 500 ms. Handed the lock at ~260 ms
+      // with a 300 ms lease, it finds it at its 500 ms poll with ~60 ms left.
+      const section = withLock(waiter, key, async ({ lock }) => {
+        await sleep(500);
+        return (await lock.status()).owned;
+      }, { ttl: 0.3, timeout: 10_000, retryDelay: 500, maxRetryDelay: 500, jitter: 0 });
+      await sleep(260);
+      assert.equal(await held.release(), true);
+      assert.equal(await section, true);
+    } finally {
+      await MINIMAL.close(holder);
+      await MINIMAL.close(waiter);
+    }
+  });
+
   it("an onLost that throws neither crashes the process nor keeps the signal from aborting", async () => {
     const uncaught: unknown[] = [];
     const record = (error: unknown) => uncaught.push(error);
