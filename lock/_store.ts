@@ -6,6 +6,17 @@
 // delivers no news.
 import type { LockStatus } from "./types.ts";
 
+/**
+ * The property under which a value passed where a Redis client goes carries its own store
+ * (a MemoryStore, say): `_storeOf` uses it as is.
+ */
+export const _STORE: unique symbol = Symbol.for("@baton/lock.store");
+
+/** A value that carries its own store. */
+export interface _HasStore {
+  readonly [_STORE]: _Store;
+}
+
 /** The outcome of one acquire attempt. */
 export type _Attempt =
   /**
