@@ -98,6 +98,13 @@ function acquireReleaseGroup(
     const lock = await acquireLock(client, batonKey, { ttl: TTL_SECONDS });
     check(await lock.release(), "baton release");
   });
+  // With a fencing token: the acquire is one script (EVALSHA) instead of SET NX PX.
+  const fencedKey = key("baton-fencing");
+  roundTrip({ group, name: "baton acquireLock + release, fencing: true" }, async () => {
+    const lock = await acquireLock(client, fencedKey, { ttl: TTL_SECONDS, fencing: true });
+    check(typeof lock.fence === "bigint", "baton fence");
+    check(await lock.release(), "baton fenced release");
+  });
   peers(group, key);
   roundTrip({ group, name: "floor, measured again (noise)" }, floor);
 }

@@ -14,6 +14,7 @@ import {
   _RELEASE,
   _RELEASED as Released,
   _STATUS,
+  _TAKE_FENCED,
 } from "./_scripts.ts";
 import { _nextTurn } from "./_wait.ts";
 import { RedisReplyError } from "./errors.ts";
@@ -137,6 +138,15 @@ export function _redisStoreOf(client: RedisClient, send: _Send): _Store {
           if (set) return { acquired: true, remainingMs: ttlMs };
           if (!wait) return { acquired: false, remainingMs: -1, dueInMs: -1 };
           // Held: join the queue.
+        }
+        if (!wait) {
+          // A single fenced attempt: SET NX PX and the fence, in one lean script.
+          const [lock, , , fence] = _keysOf(key);
+          const reply = await _evalScript(send, _TAKE_FENCED, [lock, fence], [
+            token,
+            String(ttlMs),
+          ]);
+          return decodeAcquire(reply, ttlMs, true);
         }
         // A waiter queues; a fenced lock is taken by the script, which issues the fence.
         const reply = await _evalScript(send, _ACQUIRE, _keysOf(key), [

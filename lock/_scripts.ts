@@ -69,13 +69,16 @@ ${_NOW}local function fmt(n) return string.format('%.0f', n) end
 // fence of this lock while that one is still known (kept for the lease plus
 // _FENCE_KEEP_MS). Strictly increasing for as long as the server's clock does not go
 // back by more than that, with no key that outlives its lock for long.
-const FENCE = `local function fence(ttl)
+const FENCE_OF = `local function fence(ttl)
   local fenceUs = t[1] * 1000000 + t[2]
   local last = tonumber(redis.call('GET', F) or '0')
   if last >= fenceUs then fenceUs = last + 1 end
   redis.call('SET', F, fmt(fenceUs), 'PX', ttl + ${_FENCE_KEEP_MS})
   return fmt(fenceUs)
 end
+`;
+
+const FENCE = `${FENCE_OF}
 -- Takes the lock for 'token' for 'ttl' ms; returns its fence when 'fenced', else nil.
 local function take(token, ttl, fenced)
   redis.call('SET', K, token, 'PX', ttl)
@@ -218,6 +221,25 @@ elseif queued then
   if hToken == token and since + window0 > now then dueIn = since + window0 - now end
 end
 return {0, redis.call('PTTL', K), dueIn}`,
+);
+
+/**
+ * A single attempt with a fence, for a caller that does not wait: exactly what
+ * `SET key token NX PX ttl` does (it takes a free lock, waiters or not), plus the fence,
+ * in one step. KEYS[1] the lock, KEYS[2] its fence. Returns {1, ttl, fence} when taken,
+ * {1, pttl, fence} when the caller already holds it, else {0, pttl, -1}.
+ */
+export const _TAKE_FENCED: _Script = _script(
+  "take-fenced",
+  `local K, F = KEYS[1], KEYS[2]
+local token, ttl = ARGV[1], tonumber(ARGV[2])
+local function fmt(n) return string.format('%.0f', n) end
+if redis.call('SET', K, token, 'NX', 'PX', ttl) then
+  local t = redis.call('TIME')
+  ${FENCE_OF}  return {1, ttl, fence(ttl)}
+end
+if redis.call('GET', K) == token then return {1, redis.call('PTTL', K), redis.call('GET', F)} end
+return {0, redis.call('PTTL', K), -1}`,
 );
 
 /** The reply codes of _RELEASE. */
