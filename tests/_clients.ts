@@ -1,6 +1,8 @@
 // Every kind of client baton supports, made and closed the same way, so that each
 // behaviour is tested once per client.
 import { Redis } from "ioredis";
+import { Redis as Redis6 } from "ioredis6";
+import { Redis as Valkey } from "iovalkey";
 import { createClient } from "redis";
 import { RespClient } from "./_resp.ts";
 import type { RedisClient } from "../mod.ts";
@@ -15,26 +17,54 @@ export interface ClientKind {
 /** Whether the tests run under Bun. */
 export const isBun: boolean = "Bun" in globalThis;
 
-const ioredis: ClientKind = {
-  name: "ioredis",
-  async connect(url) {
-    // No reconnecting, as with the other clients: a test that stops Redis ends the client.
-    const client = new Redis(url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 1,
-      retryStrategy: () => null,
-    });
-    client.on("error", () => {}); // a test that stops Redis makes it retry, noisily
-    await client.connect();
-    return client as unknown as RedisClient;
-  },
-  async close(client) {
-    const c = client as unknown as Redis;
-    // quit() on a client that is reconnecting leaves its reconnect timers running.
-    if (c.status === "ready") await c.quit().catch(() => {});
-    c.disconnect();
-  },
-};
+/** What the tests use of an ioredis-shaped client (ioredis 5 and 6, iovalkey). */
+interface IoredisLike {
+  status: string;
+  connect(): Promise<void>;
+  quit(): Promise<unknown>;
+  disconnect(): void;
+  on(event: "error", listener: (error: Error) => void): unknown;
+}
+
+/** The options the tests give every ioredis-shaped client. */
+interface IoredisTestOptions {
+  lazyConnect: boolean;
+  maxRetriesPerRequest: number;
+  retryStrategy: () => null;
+}
+
+/** A kind made by an ioredis-shaped client class, configured alike whatever the fork. */
+function ioredisKind(
+  name: string,
+  Client: new (url: string, options: IoredisTestOptions) => IoredisLike,
+): ClientKind {
+  return {
+    name,
+    async connect(url) {
+      // No reconnecting, as with the other clients: a test that stops Redis ends the client.
+      const client = new Client(url, {
+        lazyConnect: true,
+        maxRetriesPerRequest: 1,
+        retryStrategy: () => null,
+      });
+      client.on("error", () => {}); // a test that stops Redis makes it retry, noisily
+      await client.connect();
+      return client as unknown as RedisClient;
+    },
+    async close(client) {
+      const c = client as unknown as IoredisLike;
+      // quit() on a client that is reconnecting leaves its reconnect timers running.
+      if (c.status === "ready") await c.quit().catch(() => {});
+      c.disconnect();
+    },
+  };
+}
+
+const ioredis = ioredisKind("ioredis", Redis);
+/** ioredis 6 speaks RESP3 by default (5 speaks RESP2): the same calls, other reply types. */
+const ioredis6 = ioredisKind("ioredis 6", Redis6);
+/** Valkey's fork of ioredis. */
+const iovalkey = ioredisKind("iovalkey", Valkey);
 
 const nodeRedis: ClientKind = {
   name: "node-redis",
@@ -78,10 +108,20 @@ const bun: ClientKind = {
 };
 
 /** The clients to test under this runtime: Bun's own only under Bun. */
-export const CLIENTS: ClientKind[] = isBun ? [ioredis, nodeRedis, minimal, bun] : [
+export const CLIENTS: ClientKind[] = [
   ioredis,
+  ioredis6,
+  iovalkey,
   nodeRedis,
   minimal,
+  ...(isBun ? [bun] : []),
 ];
 
-export { bun as BUN_CLIENT, ioredis as IOREDIS, minimal as MINIMAL, nodeRedis as NODE_REDIS };
+export {
+  bun as BUN_CLIENT,
+  ioredis as IOREDIS,
+  ioredis6 as IOREDIS6,
+  iovalkey as IOVALKEY,
+  minimal as MINIMAL,
+  nodeRedis as NODE_REDIS,
+};

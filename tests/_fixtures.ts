@@ -2,7 +2,7 @@
 // leak check when it stops), and a pair of clients of one kind.
 import type { RedisClient } from "../mod.ts";
 import type { ClientKind } from "./_clients.ts";
-import { assertNoLeaks } from "./_leaks.ts";
+import { assertNoConnections, assertNoLeaks } from "./_leaks.ts";
 import { type RedisServer, startRedis } from "./_redis.ts";
 import { RespClient } from "./_resp.ts";
 
@@ -12,10 +12,17 @@ export async function startRedisWithAdmin(): Promise<{ server: RedisServer; admi
   return { server, admin: await RespClient.connect(server.url) };
 }
 
-/** Closes the admin connection, stops the server, then checks nothing was left running. */
+/**
+ * Checks the server sees no connection but the admin's, closes the admin connection,
+ * stops the server, then checks nothing was left running in this process.
+ */
 export async function stopRedisWithAdmin(server: RedisServer, admin: RespClient): Promise<void> {
-  await admin.close();
-  await server.stop();
+  try {
+    await assertNoConnections(admin);
+  } finally {
+    await admin.close();
+    await server.stop();
+  }
   await assertNoLeaks();
 }
 
