@@ -92,7 +92,28 @@ export function _sendOf(redis: RedisClient, action: string): _Send {
   }
   if (typeof (redis as CallClient).call === "function") {
     const c = redis as CallClient;
+    if ((redis as { isCluster?: unknown }).isCluster === true) {
+      // A Cluster routes by the command's keys, which iovalkey's finds only when the
+      // command is named in lower case (else it sends to any node, and follows MOVED).
+      return async (args) =>
+        _normalize(await c.call(args[0]!.toLowerCase(), ...args.slice(1)), args);
+    }
     return async (args) => _normalize(await c.call(...args as [string, ...string[]]), args);
+  }
+  if (_isNodeRedisCluster(redis)) {
+    // Its raw command is routed by the key given beside it.
+    const c = redis;
+    return async (args) => {
+      const firstKey = _firstKey(args);
+      for (let attempt = 1;; attempt++) {
+        try {
+          return _normalize(await c.sendCommand(firstKey, false, args), args);
+        } catch (error) {
+          if (!_isTryAgain(error) || attempt >= TRYAGAIN_ATTEMPTS) throw error;
+          await new Promise((resolve) => setTimeout(resolve, TRYAGAIN_DELAY_MS));
+        }
+      }
+    };
   }
   if (typeof (redis as SendCommandClient).sendCommand === "function") {
     const c = redis as SendCommandClient;
@@ -100,6 +121,55 @@ export function _sendOf(redis: RedisClient, action: string): _Send {
   }
   const c = redis as SendClient;
   return async (args) => _normalize(await c.send(args[0]!, args.slice(1)), args);
+}
+
+/**
+ * node-redis' cluster client (`createCluster()`), whose raw command is
+ * `sendCommand(firstKey, isReadonly, args)`: the key routes the command to the node that
+ * serves its hash slot.
+ */
+interface NodeRedisCluster {
+  sendCommand(firstKey: string | undefined, isReadonly: boolean, args: string[]): Promise<unknown>;
+}
+
+/**
+ * Whether `redis` is node-redis' cluster client: its `sendCommand` comes with the methods
+ * that only the cluster has, which pick a node for a slot (v4 to v6).
+ */
+export function _isNodeRedisCluster(redis: unknown): redis is NodeRedisCluster {
+  const c = redis as Record<string, unknown>;
+  return typeof c.sendCommand === "function" && typeof c.getSlotMaster === "function" &&
+    typeof c.nodeClient === "function";
+}
+
+/**
+ * How many times a command answered TRYAGAIN is sent, and how long apart (ms): what
+ * ioredis' Cluster does by itself (`retryDelayOnTryAgain`, `maxRedirections`).
+ */
+const TRYAGAIN_ATTEMPTS = 16;
+const TRYAGAIN_DELAY_MS = 100;
+
+/**
+ * Whether a cluster node answered TRYAGAIN: the command's keys are split between two
+ * nodes while their hash slot moves, and it was not run.
+ */
+function _isTryAgain(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith("TRYAGAIN");
+}
+
+/** Commands that take no key: a cluster client may send them to any node. */
+const KEYLESS = new Set(["PING", "ECHO", "TIME", "INFO", "SCRIPT", "PUBLISH", "CLUSTER"]);
+
+/**
+ * The key that routes command `args` on a cluster: for EVALSHA and EVAL the first key after
+ * numkeys, undefined for a command without keys, else the first argument (SET, GET, ...).
+ */
+export function _firstKey(args: readonly string[]): string | undefined {
+  const command = args[0]?.toUpperCase() ?? "";
+  if (command === "EVALSHA" || command === "EVAL") {
+    return Number(args[2]) > 0 ? args[3] : undefined;
+  }
+  return KEYLESS.has(command) ? undefined : args[1];
 }
 
 /**

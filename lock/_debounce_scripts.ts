@@ -7,19 +7,20 @@
 // with its instance's id), `args` (the last call's arguments as JSON), `due` (server ms when
 // the quiet period ends), `burst` (the first call's token) and `seq` (calls so far).
 // Leading edge: KEYS[1] is a string that exists while a burst is going on.
-import { _NOW, type _Script, _script } from "./_scripts.ts";
+import { _NOW, type _Script, _script, _TELL } from "./_scripts.ts";
 
 /**
  * Records a call: ARGV[1] token, ARGV[2] args JSON, ARGV[3] wait ms, ARGV[4] ttl ms. Starts a
  * new burst when none is pending, makes this call the last one (superseding the previous last
  * call), moves `due` to now + wait and the expiry to now + ttl, and announces
- * "<seq> <token> <burst>" on channel ARGV[5], so that waiting calls of other instances learn
- * at once that they are superseded. Returns {burst, seq}: the burst's id and this call's
+ * "<seq> <token> <burst>" at address ARGV[5] (a channel, or "s:" and a sharded channel in
+ * the key's hash slot: see _TELL), so that waiting calls of other instances learn at once
+ * that they are superseded. Returns {burst, seq}: the burst's id and this call's
  * position in it.
  */
 export const _DEBOUNCE_CALL: _Script = _script(
   "debounce-call",
-  `${_NOW}
+  `${_NOW}${_TELL}
 if redis.call('HGET', KEYS[1], 'state') ~= 'pending' then
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], 'burst', ARGV[1])
@@ -29,7 +30,7 @@ redis.call('HSET', KEYS[1], 'state', 'pending', 'token', ARGV[1], 'args', ARGV[2
   'due', now + tonumber(ARGV[3]))
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 local burst = redis.call('HGET', KEYS[1], 'burst')
-redis.call('PUBLISH', ARGV[5], seq .. ' ' .. ARGV[1] .. ' ' .. burst)
+tell(ARGV[5], seq .. ' ' .. ARGV[1] .. ' ' .. burst)
 return {burst, seq}`,
 );
 

@@ -3,7 +3,13 @@
 import { type _Reply, type _Send, _sendOf } from "./_client.ts";
 import { _redisDebounceOf } from "./_redis_debounce.ts";
 import type { _Attempt, _Inbox, _News, _NewsKind, _Store } from "./_store.ts";
-import { _canSubscribe, _inbox, _subscriberOpen } from "./_subscriber.ts";
+import {
+  _canSubscribe,
+  type _Inbox as _HubInbox,
+  _inbox,
+  _SHARDED,
+  _subscriberOpen,
+} from "./_subscriber.ts";
 import {
   _ACQUIRE,
   _ACQUIRED,
@@ -21,18 +27,27 @@ import { RedisReplyError } from "./errors.ts";
 import type { LockStatus, RedisClient } from "./types.ts";
 
 /**
+ * What the names derived from a lock key start with (its other keys, its waiters' sharded
+ * news channels), so that they carry the key's hash slot: the key itself when it has a hash
+ * tag, else the whole key as their tag. (A key with a `}` but no hash tag cannot be given
+ * one; it stays as it is.)
+ */
+export function _slotBase(key: string): string {
+  const open = key.indexOf("{");
+  const close = open < 0 ? -1 : key.indexOf("}", open + 1);
+  const tagged = close > open + 1;
+  return tagged || key.includes("}") ? key : `{${key}}`;
+}
+
+/**
  * The keys of one lock: the lock, the waiters' queue, the waiters' data and the last
- * fence. The derived keys carry the lock key's hash slot: its hash tag when it has one,
- * else the whole key as their tag, so that one script may touch all of them on Redis
- * Cluster. (A key with a `}` but no hash tag cannot be given one; its keys stay untagged.)
+ * fence. The derived keys carry the lock key's hash slot (see {@linkcode _slotBase}), so
+ * that one script may touch all of them on Redis Cluster.
  */
 export function _keysOf(
   key: string,
 ): [lock: string, queue: string, data: string, fence: string] {
-  const open = key.indexOf("{");
-  const close = open < 0 ? -1 : key.indexOf("}", open + 1);
-  const tagged = close > open + 1;
-  const base = tagged || key.includes("}") ? key : `{${key}}`;
+  const base = _slotBase(key);
   return [key, `${base}:baton:queue`, `${base}:baton:waiters`, `${base}:baton:fence`];
 }
 
@@ -116,6 +131,9 @@ export function _redisStoreOf(client: RedisClient, send: _Send): _Store {
     nudges.delete(key);
     _evalScript(send, _NUDGE, _keysOf(key), []).catch(() => {});
   };
+  // The inboxes of this client's waiters, by token: with sharded news, a waiter's address
+  // is a channel in the lock's hash slot, known once the key is.
+  const inboxes = new Map<string, _HubInbox>();
   return {
     name: "Redis",
     queues: true,
@@ -149,12 +167,15 @@ export function _redisStoreOf(client: RedisClient, send: _Send): _Store {
           return decodeAcquire(reply, ttlMs, true);
         }
         // A waiter queues; a fenced lock is taken by the script, which issues the fence.
+        const address = wait?.address === _SHARDED
+          ? await inboxes.get(token)?.addressIn(_slotBase(key)) ?? ""
+          : wait?.address ?? "";
         const reply = await _evalScript(send, _ACQUIRE, _keysOf(key), [
           token,
           String(ttlMs),
           String(wait?.leaseMs ?? 0),
           String(wait?.windowMs ?? 0),
-          wait?.address ?? "",
+          address,
           wait?.queued ? "1" : "0",
           fencing ? "1" : "0",
           wait ? "wait" : "try",
@@ -196,7 +217,7 @@ export function _redisStoreOf(client: RedisClient, send: _Send): _Store {
       if (subscriber === false) return undefined;
       const given = subscriber as RedisClient | undefined;
       if (given === undefined && !_canSubscribe(client)) return undefined;
-      return newsOf(client, given);
+      return newsOf(client, given, inboxes);
     },
   };
 }
@@ -204,9 +225,15 @@ export function _redisStoreOf(client: RedisClient, send: _Send): _Store {
 /**
  * News through the shared subscriber connection of `client` (or `given`): a release
  * publishes "+token" (the lock is the waiter's) or "!token" (it is first now) on the
- * connection's own channel, which is the waiter's address.
+ * connection's own channel, which is the waiter's address; with sharded news (Redis
+ * Cluster), SPUBLISHes it on the connection's channel in the lock's hash slot, whose
+ * address the store asks of the waiter's inbox in `inboxes`.
  */
-function newsOf(client: RedisClient, given: RedisClient | undefined): _News {
+function newsOf(
+  client: RedisClient,
+  given: RedisClient | undefined,
+  inboxes: Map<string, _HubInbox>,
+): _News {
   return {
     get open() {
       return _subscriberOpen(client, given);
@@ -221,7 +248,15 @@ function newsOf(client: RedisClient, given: RedisClient | undefined): _News {
         if (news === undefined) return;
         onNews(news, extra ? BigInt(extra) : undefined);
       });
-      return { address: inbox.channel, ready: inbox.ready, stop: () => inbox.stop() };
+      inboxes.set(token, inbox);
+      return {
+        address: inbox.channel,
+        ready: inbox.ready,
+        stop() {
+          inboxes.delete(token);
+          inbox.stop();
+        },
+      };
     },
   };
 }

@@ -15,10 +15,12 @@
 // again: a streak without a switch between processes). After the window, a release
 // hands the lock straight to the first waiter: it sets the waiter's token and lease and
 // publishes "+token" on the channel of the waiter's subscriber connection, so that only
-// that process wakes. A release that frees the lock within the window tells its caller,
-// who hands the lock over (NUDGE) unless it takes it again within a moment. A waiter
-// that becomes first is told so ("!token"): should nothing reach it, it tries again
-// shortly after its window, rather than at its next fallback poll.
+// that process wakes (on Redis Cluster, where the client can, SPUBLISHes it on that
+// connection's channel in the lock's hash slot: see _TELL). A release that frees the
+// lock within the window tells its caller, who hands the lock over (NUDGE) unless it
+// takes it again within a moment. A waiter that becomes first is told so ("!token"):
+// should nothing reach it, it tries again shortly after its window, rather than at its
+// next fallback poll.
 import { _isNoScript, type _Reply, _scriptNames, type _Send } from "./_client.ts";
 
 /** A script with its source and, once computed, its SHA-1 digest in hex. */
@@ -58,6 +60,21 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 /** How long a fence outlives the lease it came with, in ms: see _FENCE. */
 export const _FENCE_KEEP_MS = 60_000;
 
+/**
+ * Lua `tell(address, message)`: publishes `message` at a subscriber's `address`, a channel
+ * (PUBLISH), or "s:" and a sharded channel in the script's hash slot (SPUBLISH, Redis 7+):
+ * on Redis Cluster a PUBLISH goes to every node, an SPUBLISH only to the shard that owns
+ * the slot, where the subscriber listens.
+ */
+export const _TELL = `local function tell(address, message)
+  if string.sub(address, 1, 2) == 's:' then
+    redis.call('SPUBLISH', string.sub(address, 3), message)
+  else
+    redis.call('PUBLISH', address, message)
+  end
+end
+`;
+
 // Shared Lua of the lock scripts, which all take the four keys of one lock. Names
 // `now` (ms) and `t` from the server's clock; `fmt(n)` writes whole numbers in full
 // (Lua's own formatting turns large ones into exponents).
@@ -94,7 +111,7 @@ end
 // `head(h)` parses the recorded head `h` (read when not given), or finds it.
 // `handOver(token)` gives the free lock to that waiter; `handOverNext()` to the first
 // live one.
-const QUEUE = `local function waiter(token)
+const QUEUE = `${_TELL}local function waiter(token)
   local info = redis.call('HGET', D, token)
   if not info then return nil end
   local ttl, window, deadline, fenced, channel =
@@ -112,7 +129,7 @@ local function nextHead()
     local _, window, deadline, _, channel = waiter(first)
     if window and deadline >= now then
       redis.call('HSET', D, '~head', first .. '|' .. fmt(now) .. '|' .. window)
-      if channel ~= '' and window > 0 then redis.call('PUBLISH', channel, '!' .. first) end
+      if channel ~= '' and window > 0 then tell(channel, '!' .. first) end
       return first, now, window
     end
     drop(first)
@@ -138,7 +155,7 @@ local function handOver(token)
   if channel ~= '' then
     local news = '+' .. token
     if fenceUs then news = news .. '|' .. fenceUs end
-    redis.call('PUBLISH', channel, news)
+    tell(channel, news)
   end
   return true
 end

@@ -34,12 +34,18 @@ export interface SendClient {
  * | client | shape | sends with |
  * | --- | --- | --- |
  * | ioredis, iovalkey | {@linkcode CallClient} | `call(command, ...args)` |
+ * | ioredis' and iovalkey's `Cluster` | {@linkcode CallClient} | `call(command, ...args)`, routed by its keys |
  * | node-redis (`redis`) | {@linkcode SendCommandClient} | `sendCommand([command, ...args])` |
+ * | node-redis' `createCluster()` | none yet: pass it `as unknown as RedisClient` | `sendCommand(firstKey, false, [command, ...args])` |
  * | Bun's `RedisClient` | {@linkcode SendClient} | `send(command, args)` |
  * | anything else | {@linkcode SendCommandClient} | a `sendCommand` you write |
  *
  * When an object has several of these methods, `call` wins over `sendCommand`, and
  * `sendCommand` over `send`.
+ *
+ * On Redis Cluster, a lock's keys share its hash slot, and its waiters' news goes by
+ * sharded pub/sub (Redis 7+) where the client can subscribe to it (node-redis' cluster,
+ * ioredis' Cluster), else by classic pub/sub (iovalkey's Cluster).
  */
 export type RedisClient = CallClient | SendCommandClient | SendClient;
 
