@@ -30,6 +30,8 @@ import {
   TTL_SECONDS,
   writeResult,
 } from "./_setup.ts";
+import { IOREDIS } from "../tests/_clients.ts";
+import { startRedis } from "../tests/_redis.ts";
 
 const redis = await openBenchRedis();
 closeOnUnload(redis);
@@ -241,6 +243,61 @@ acquireReleaseGroup("acquire + release, node-redis", floorNodeRedis, nodeRedis);
   });
 }
 
+// Uncontended acquire + release with Redlock over three servers: this bench's and two more
+// throwaway ones, one ioredis connection each. The floor sends the same commands to all
+// three in parallel and waits for every answer; baton answers once a majority has (the
+// third server's command still goes out), and so do the redlocks.
+const redlockServers = await Promise.all([0, 1].map(() => startRedis({ useEnv: false })));
+const redlockExtra = await Promise.all(redlockServers.map((s) => IOREDIS.connect(s.url)));
+/** Closes the two extra servers and their clients (`now`: at once, for `unload`). */
+async function closeRedlockServers(now = false): Promise<void> {
+  for (const client of redlockExtra) {
+    if (now) (client as unknown as { disconnect(): void }).disconnect();
+    else await IOREDIS.close(client);
+  }
+  for (const server of redlockServers) {
+    if (now) void server.stop(); // SIGKILL is sent at once; only the wait is left behind
+    else await server.stop();
+  }
+}
+globalThis.addEventListener("unload", () => void closeRedlockServers(true));
+{
+  const group = "acquire + release, Redlock over 3 servers, ioredis";
+  const key = (name: string) => redis.key(`redlock-3:${name}`);
+  const clients = [io, ...redlockExtra];
+  const floors = await Promise.all(clients.map(floorOf));
+  const floorKey = key("floor");
+  const floor = async () => {
+    const token = crypto.randomUUID();
+    const taken = await Promise.all(floors.map((f) => f.acquire(floorKey, token, TTL_MS)));
+    check(taken.every(Boolean), "floor acquire");
+    const released = await Promise.all(floors.map((f) => f.release(floorKey, token)));
+    check(released.every(Boolean), "floor release");
+  };
+  roundTrip({ group, name: "floor: 3 x SET NX PX, then 3 x EVALSHA", baseline: true }, floor);
+  const batonKey = key("baton");
+  roundTrip({ group, name: "baton acquireLock([a, b, c]) + release" }, async () => {
+    const lock = await acquireLock(clients, batonKey, { ttl: TTL_SECONDS });
+    check(await lock.release(), "baton release");
+  });
+  const ioredises = clients as unknown as (typeof redis.ioredis)[];
+  const sesame3 = new SesameRedlock(ioredises);
+  sesame3.on("error", () => {});
+  const sesameKey = key("sesamecare-redlock");
+  roundTrip({ group, name: "@sesamecare-oss/redlock" }, async () => {
+    const lock = await sesame3.acquire([sesameKey], TTL_MS);
+    await lock.release();
+  });
+  const redlock3 = new Redlock(ioredises);
+  redlock3.on("error", () => {});
+  const redlockKey = key("redlock");
+  roundTrip({ group, name: "redlock" }, async () => {
+    const lock = await redlock3.acquire([redlockKey], TTL_MS);
+    await lock.release();
+  });
+  roundTrip({ group, name: "floor, measured again (noise)" }, floor);
+}
+
 const untimed: Deno.BenchContext = {
   name: "untimed",
   origin: import.meta.url,
@@ -272,6 +329,7 @@ if (!import.meta.main) {
     }
   } finally {
     await redis.close();
+    await closeRedlockServers();
   }
   console.log(
     `\neach case against its group's baseline, taking turns: ${options.rounds} rounds of ` +

@@ -182,6 +182,80 @@ export class RedisUnavailableError extends Error {
   }
 }
 
+/** The fields of a {@linkcode QuorumError}. */
+export interface QuorumErrorOptions extends RedisUnavailableErrorOptions {
+  /**
+   * How many servers had answered (yes or no) when too many had failed for a majority to
+   * answer.
+   */
+  answered: number;
+  /** How many answers a decision needed: a majority of the servers. */
+  needed: number;
+  /**
+   * What each server failed with (its client's error, or a
+   * {@linkcode RedisUnavailableError} when it did not answer in time), by its index in the
+   * array of clients; `undefined` for a server that answered or had not failed yet.
+   */
+  errors: readonly unknown[];
+}
+
+/**
+ * Redlock (an array of clients of independent servers) could not hear from a majority
+ * of the servers: too many failed (connection refused, a closed client, an error reply)
+ * or did not answer in time (500 ms, and for a take or an extension at most half the
+ * `ttl`). It is a {@linkcode RedisUnavailableError}, so one `catch` covers one server
+ * and several. A lock held elsewhere is never a `QuorumError`: when a majority answered
+ * and did not grant the lock, `acquireLock` waits or fails with a
+ * {@linkcode LockAcquireError} as on one server. Grants from the minority that answered
+ * are given back at once.
+ *
+ * @example Usage
+ * ```ts
+ * import { acquireLock, QuorumError, type RedisClient } from "@baton/lock";
+ *
+ * // Stands in for clients of three independent servers (new Redis(url), ...): each
+ * // grants every lock.
+ * const server = (): RedisClient => ({
+ *   sendCommand: ([cmd]) => Promise.resolve(cmd === "SET" ? "OK" : 1),
+ * });
+ * try {
+ *   const lock = await acquireLock([server(), server(), server()], "lock:report");
+ *   await lock.release();
+ * } catch (error) {
+ *   if (!(error instanceof QuorumError)) throw error;
+ *   console.log(error.message); // names how many servers failed, and each one's error
+ *   for (const [i, failure] of error.errors.entries()) {
+ *     if (failure !== undefined) console.log(`redis[${i}] failed:`, failure);
+ *   }
+ * }
+ * ```
+ */
+export class QuorumError extends RedisUnavailableError {
+  /** How many servers had answered (yes or no) when a majority was out of reach. */
+  readonly answered: number;
+  /** How many answers a decision needed: a majority of the servers. */
+  readonly needed: number;
+  /**
+   * What each server failed with, by its index; `undefined` for one that answered or had
+   * not failed yet.
+   */
+  readonly errors: readonly unknown[];
+
+  /**
+   * Makes the error; baton throws it, callers catch it.
+   *
+   * @param message What to tell the user.
+   * @param options The key, the command, the time waited, and the servers' answers.
+   */
+  constructor(message: string, options: QuorumErrorOptions) {
+    super(message, options);
+    this.name = "QuorumError";
+    this.answered = options.answered;
+    this.needed = options.needed;
+    this.errors = options.errors;
+  }
+}
+
 /**
  * The client returned a reply that is not one Redis sends for that command: baton
  * never turns such a reply into a lock. It happens with a client that is not talking
