@@ -1,9 +1,10 @@
 // Builds the store behind whatever the caller passed where a Redis client goes: a
 // client, cached per client so that its scripts' state and news are shared; an array of
-// clients of independent servers, Redlock over their stores, cached per array.
+// clients of independent servers, Redlock over their stores, cached per array; a value
+// that carries its own store (a MemoryStore), that store.
 import { _redisStore } from "./_redis_store.ts";
 import { _redlockStore } from "./_redlock_store.ts";
-import type { _Store } from "./_store.ts";
+import { type _HasStore, _STORE, type _Store } from "./_store.ts";
 import type { LockClient, RedisClient } from "./types.ts";
 
 const stores = new WeakMap<object, _Store>();
@@ -17,6 +18,8 @@ const redlocks = new WeakMap<object, { clients: readonly unknown[]; store: _Stor
  * index), and a RangeError for an array of fewer than 3 clients.
  */
 export function _storeOf(redis: LockClient, action: string): _Store {
+  const own = (redis as Partial<_HasStore> | null | undefined)?.[_STORE];
+  if (own !== undefined) return own;
   if (Array.isArray(redis)) return redlockOf(redis as readonly unknown[], action);
   let store = stores.get(redis);
   if (!store) {

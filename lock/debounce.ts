@@ -11,7 +11,7 @@ import {
   _checkSubscriber,
   _positiveMs,
 } from "./_validate.ts";
-import type { Duration, RedisClient } from "./types.ts";
+import type { Duration, LockStore, RedisClient } from "./types.ts";
 
 /** The names {@linkcode DebounceOptions} has. */
 const OPTION_NAMES = [
@@ -217,7 +217,8 @@ export interface DebouncedFunction<A extends unknown[], T> {
  *
  * @typeParam A The callback's parameters; JSON data on the trailing edge.
  * @typeParam T The value the callback resolves to.
- * @param redis Any supported Redis client; see {@linkcode RedisClient}.
+ * @param redis Any supported Redis client (see {@linkcode RedisClient}), or a
+ * {@linkcode LockStore} such as a `MemoryStore` (from `@baton/lock/memory`).
  * @param key The Redis key of the burst, the same in every instance, such as
  * `"debounce:reindex:doc42"`. Use one key per edge.
  * @param fn The callback, run once per burst with the arguments of the call that runs.
@@ -254,7 +255,7 @@ export interface DebouncedFunction<A extends unknown[], T> {
  * ```
  */
 export function debounce<A extends unknown[], T>(
-  redis: RedisClient,
+  redis: RedisClient | LockStore,
   key: string,
   fn: (...args: A) => T | Promise<T>,
   options: DebounceOptions,

@@ -1,3 +1,4 @@
+import type { _STORE } from "./_store.ts";
 import type { LockLostError } from "./errors.ts";
 
 /**
@@ -50,11 +51,40 @@ export interface SendClient {
 export type RedisClient = CallClient | SendCommandClient | SendClient;
 
 /**
- * Where locks live, as passed to {@linkcode acquireLock} and {@linkcode withLock}: one
- * Redis client, or an array of clients of independent Redis servers, whose majority
- * holds the lock (Redlock; clients of different kinds may be mixed).
+ * A store of locks that is not a Redis client, passed where a Redis client goes: a
+ * `MemoryStore` from `@baton/lock/memory`, which keeps locks in this process (to test
+ * code that takes locks without a Redis server, or for an application of one process).
+ * Only baton's own stores implement it: its one member is the store baton drives, under
+ * a symbol of baton's.
+ *
+ * @example A function that takes any store of locks, tested on a MemoryStore
+ * ```ts
+ * import { type LockClient, withLock } from "@baton/lock";
+ * import { MemoryStore } from "@baton/lock/memory";
+ *
+ * const chargeOnce = (redis: LockClient, orderId: string) =>
+ *   withLock(redis, `lock:charge:${orderId}`, () => "charged");
+ *
+ * console.log(await chargeOnce(new MemoryStore(), "order-1")); // "charged"
+ * ```
  */
-export type LockClient = RedisClient | readonly RedisClient[];
+export interface LockStore {
+  /**
+   * The store that baton drives; not for use outside baton.
+   *
+   * @ignore
+   */
+  readonly [_STORE]: unknown;
+}
+
+/**
+ * Where locks live, as passed to {@linkcode acquireLock}, {@linkcode withLock} and
+ * {@linkcode debounce}: one Redis client; a {@linkcode LockStore} such as a `MemoryStore`
+ * (from `@baton/lock/memory`); or, for locks, an array of clients of independent Redis
+ * servers, whose majority holds the lock (Redlock; clients of different kinds may be
+ * mixed).
+ */
+export type LockClient = RedisClient | LockStore | readonly RedisClient[];
 
 /**
  * A duration with an explicit unit: `"250ms"`, `"10s"`, `"1.5m"`, `"2h"` or `"7d"`.
