@@ -195,9 +195,14 @@ local function granted(fenceUs)
 end
 local owner = redis.call('GET', K)
 if owner == token then
-  -- Handed over by a release whose news has not reached the caller yet.
-  if fenced then return {1, redis.call('PTTL', K), redis.call('GET', F)} end
-  return {1, redis.call('PTTL', K)}
+  -- Handed over by a release whose news has not reached the caller (it polls): its lease
+  -- starts now, as a grant's would, since part of it ran out before the caller knew.
+  redis.call('PEXPIRE', K, ttl)
+  if fenced then
+    redis.call('PEXPIRE', F, ttl + ${_FENCE_KEEP_MS})
+    return {1, ttl, redis.call('GET', F)}
+  end
+  return {1, ttl}
 end
 if not owner then
   local h = redis.call('HGET', D, '~head')
