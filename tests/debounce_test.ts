@@ -7,11 +7,19 @@ import { join } from "node:path";
 import process from "node:process";
 import { createInterface } from "node:readline";
 import { debounce, type DebounceResult } from "../mod.ts";
-import type { RedisClient } from "../mod.ts";
-import { closePair, connectPair, startRedisWithAdmin, stopRedisWithAdmin } from "./_fixtures.ts";
-import { CLIENTS, IOREDIS } from "./_clients.ts";
+import type { LockStore, RedisClient } from "../mod.ts";
+import { type _DebounceStore, _STORE } from "../lock/_store.ts";
+import { _storeOf } from "../lock/_store_of.ts";
+import {
+  closePair as closeClients,
+  connectPair as connectClients,
+  startRedisWithAdmin,
+  stopRedisWithAdmin,
+} from "./_fixtures.ts";
+import { CLIENTS, IOREDIS, MINIMAL } from "./_clients.ts";
 import { type RedisServer, startRedis } from "./_redis.ts";
 import { RespClient } from "./_resp.ts";
+import { closePair, connectPair, MEMORY, type StoreClient, STORES } from "./_stores.ts";
 import type { WorkerConfig, WorkerEvent } from "./_debounce_worker.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -62,27 +70,6 @@ function frozenAfter(real: RedisClient) {
 }
 
 /**
- * A client in front of `real` that holds back the first command `matches` picks until
- * `release()`, which sends it at once (before anything sent after the call to release), as a
- * call whose script Redis had to load (NOSCRIPT, then EVAL) reaches Redis late.
- */
-function heldBack(real: RedisClient, matches: (args: string[]) => boolean) {
-  const { client: forward } = frozenAfter(real);
-  let release: (() => void) | undefined;
-  let armed = true;
-  const client = {
-    sendCommand(args: string[]): Promise<unknown> {
-      if (!armed || !matches(args)) return forward.sendCommand(args);
-      armed = false;
-      return new Promise((resolve, reject) => {
-        release = () => void forward.sendCommand(args).then(resolve, reject);
-      });
-    },
-  };
-  return { client, release: () => release!() };
-}
-
-/**
  * A client in front of `real` that counts the replies that were errors, to know when a
  * command in the background has failed.
  */
@@ -101,6 +88,64 @@ function failureCounting(real: RedisClient) {
     },
   };
   return { client, failures };
+}
+
+/** A call the store recorded: its arguments as JSON, and its position in the burst. */
+interface Recorded {
+  argsJson: string;
+  seq: number;
+}
+
+/**
+ * `client` as one instance of a service, seen at the store's seam, on any store: the calls
+ * the store has recorded (pushed to `recorded` once the store answered), `holdBack`'s first
+ * call held back until `release()`, which records it at once (before anything that comes
+ * after the call to release), as a call whose script Redis had to load first (NOSCRIPT, then
+ * EVAL) reaches Redis late; and `freeze()`, after which the instance never hears from the
+ * store again: its process hung or died.
+ */
+function spied(
+  client: StoreClient,
+  { holdBack, recorded = [] }: { holdBack?: string; recorded?: Recorded[] } = {},
+) {
+  const store = _storeOf(client, "test");
+  const d = store.debounce;
+  let frozen = false;
+  let release: (() => void) | undefined;
+  const gate = <T>(op: () => Promise<T>): Promise<T> => frozen ? new Promise(() => {}) : op();
+  const debounceStore: _DebounceStore = {
+    lead: (...args) => gate(() => d.lead(...args)),
+    record: (key, token, argsJson, waitMs, ttlMs) =>
+      gate(() => {
+        const send = () =>
+          d.record(key, token, argsJson, waitMs, ttlMs).then((result) => {
+            recorded.push({ argsJson, seq: result.seq });
+            return result;
+          });
+        if (holdBack === undefined || argsJson !== holdBack) return send();
+        holdBack = undefined;
+        return new Promise((resolve, reject) => {
+          release = () => void send().then(resolve, reject);
+        });
+      }),
+    claim: (...args) => gate(() => d.claim(...args)),
+    takeover: (...args) => gate(() => d.takeover(...args)),
+    flush: (...args) => gate(() => d.flush(...args)),
+    cancel: (...args) => gate(() => d.cancel(...args)),
+    announcements: (key, subscriber, onAnnouncement) =>
+      d.announcements(key, subscriber, (announcement) => {
+        if (!frozen) onAnnouncement(announcement);
+      }),
+  };
+  const wrapped: LockStore = { [_STORE]: { ...store, debounce: debounceStore } };
+  return {
+    client: wrapped,
+    recorded,
+    /** Whether the store recorded a call with `args`. */
+    has: (...args: unknown[]) => recorded.some((r) => r.argsJson === JSON.stringify(args)),
+    release: () => release!(),
+    freeze: () => void (frozen = true),
+  };
 }
 
 /** Replaces a burst's hash with a string, so that every script on it fails with WRONGTYPE. */
@@ -190,11 +235,11 @@ describe("debounce", () => {
     assert.deepEqual(uncaught, [], "errors thrown from timers or callbacks");
   });
 
-  describe("on each client", () => {
-    for (const kind of CLIENTS) {
+  describe("on each store", () => {
+    for (const kind of STORES) {
       describe(kind.name, () => {
-        let a: RedisClient;
-        let b: RedisClient;
+        let a: StoreClient;
+        let b: StoreClient;
         before(async () => [a, b] = await connectPair(kind, server.url));
         after(() => closePair(kind, a, b));
 
@@ -230,7 +275,6 @@ describe("debounce", () => {
             assert.deepEqual(order, ["first settled", "run"]);
             assert.ok(ranAfterMs >= 240, `ran ${ranAfterMs} ms after the last call`);
             assert.equal(A.pending, false);
-            assert.equal(await admin.sendCommand(["HGET", key, "state"]), "claimed");
             // Past the takeover delay too, still one execution.
             await sleep(500);
             assert.equal(ranA.runs.length + ranB.runs.length, 1);
@@ -243,34 +287,13 @@ describe("debounce", () => {
           const key = uniqueKey("bursts");
           const controller = new AbortController();
           const { runs, fn } = recorder();
-          const call = debounce(a, key, fn, { wait: 60, signal: controller.signal });
+          const spy = spied(a);
+          const call = debounce(spy.client, key, fn, { wait: 60, signal: controller.signal });
           try {
             assert.equal((await call(1)).ran, true);
             assert.equal((await call(2)).ran, true);
             assert.deepEqual(runs, [[1], [2]]);
-          } finally {
-            controller.abort();
-          }
-        });
-
-        it("every key expires: the burst's key lives wait + 2 * takeoverAfter ms after its last call, then is gone", async () => {
-          const key = uniqueKey("expiry");
-          const controller = new AbortController();
-          const { fn } = recorder();
-          const call = debounce(a, key, fn, {
-            wait: 300,
-            takeoverAfter: 100,
-            signal: controller.signal,
-          });
-          try {
-            const pending = call("x");
-            await until(async () => await admin.sendCommand(["EXISTS", key]) === 1);
-            const pttl = Number(await admin.sendCommand(["PTTL", key]));
-            assert.ok(pttl > 0 && pttl <= 500, `pttl ${pttl}`);
-            assert.equal(await admin.sendCommand(["HGET", key, "state"]), "pending");
-            assert.equal(await admin.sendCommand(["HGET", key, "args"]), `["x"]`);
-            assert.equal((await pending).ran, true);
-            await until(async () => await admin.sendCommand(["EXISTS", key]) === 0, 1_000);
+            assert.deepEqual(spy.recorded.map((r) => r.seq), [1, 1], "each the first of its burst");
           } finally {
             controller.abort();
           }
@@ -297,12 +320,13 @@ describe("debounce", () => {
           }
         });
 
-        it("instances calling at the same moment: exactly one runs, with the arguments Redis recorded last", async () => {
+        it("instances calling at the same moment: exactly one runs, with the arguments the store recorded last", async () => {
           const key = uniqueKey("tie");
           const controller = new AbortController();
           const runs: unknown[][] = [];
+          const recorded: Recorded[] = [];
           const instances = [a, b, a, b].map((client) =>
-            debounce(client, key, (...args: unknown[]) => {
+            debounce(spied(client, { recorded }).client, key, (...args: unknown[]) => {
               runs.push(args);
               return args[0];
             }, { wait: 200, takeoverAfter: 150, signal: controller.signal })
@@ -318,8 +342,10 @@ describe("debounce", () => {
             assert.equal(ran.length, 1);
             assert.equal(runs.length, 1);
             assert.deepEqual(ran[0], { ran: true, ok: true, value: runs[0]![0] });
-            assert.equal(await admin.sendCommand(["HGET", key, "args"]), JSON.stringify(runs[0]));
-            assert.equal(await admin.sendCommand(["HGET", key, "seq"]), "12");
+            // The call the store recorded last (the 12th of the burst) is the one that ran.
+            const last = recorded.reduce((x, y) => y.seq > x.seq ? y : x);
+            assert.equal(last.seq, 12);
+            assert.equal(JSON.stringify(runs[0]), last.argsJson);
             for (const r of settled) if (!r.ran) assert.equal(r.reason, "superseded");
             await sleep(400);
             assert.equal(runs.length, 1);
@@ -338,18 +364,13 @@ describe("debounce", () => {
           const B = debounce(b, key, ranB.fn, options);
           try {
             assert.deepEqual(await A("first"), { ran: true, ok: true, value: `ran ["first"]` });
-            // Ran at once: the burst's window is still open.
-            assert.ok(Number(await admin.sendCommand(["PTTL", key])) > 0);
             // Each dropped call pushes the end of the burst: 3 × 90 ms > wait, one burst still.
             for (let i = 0; i < 3; i++) {
               await sleep(90);
               assert.deepEqual(await B(`dup${i}`), { ran: false, reason: "dropped" });
             }
-            const pttl = Number(await admin.sendCommand(["PTTL", key]));
-            assert.ok(pttl > 0 && pttl <= 200, `pttl ${pttl}`);
             assert.deepEqual(await A("again"), { ran: false, reason: "dropped" });
             await sleep(300);
-            assert.equal(await admin.sendCommand(["EXISTS", key]), 0);
             assert.deepEqual(await B("next"), { ran: true, ok: true, value: `ran ["next"]` });
             assert.deepEqual(ranA.runs, [["first"]]);
             assert.deepEqual(ranB.runs, [["next"]]);
@@ -378,7 +399,6 @@ describe("debounce", () => {
             assert.deepEqual(runs, [["first"]]);
           } finally {
             controller.abort();
-            await admin.sendCommand(["DEL", key]);
           }
         });
 
@@ -388,21 +408,22 @@ describe("debounce", () => {
           const ranA = recorder();
           const ranB = recorder();
           const options = { wait: 250, takeoverAfter: 100, signal: controller.signal };
-          const A = debounce(a, key, ranA.fn, options);
+          const spyA = spied(a);
+          const A = debounce(spyA.client, key, ranA.fn, options);
           const B = debounce(b, key, ranB.fn, options);
           try {
             const fromB = B("b");
             await sleep(20);
             const fromA = A("a");
-            await until(async () => await admin.sendCommand(["HGET", key, "args"]) === `["a"]`);
+            await until(() => spyA.has("a"));
             assert.equal(await A.clear(), true);
             assert.deepEqual(await fromA, { ran: false, reason: "cancelled" });
             assert.deepEqual(await fromB, { ran: false, reason: "superseded" });
-            assert.equal(await admin.sendCommand(["HGET", key, "state"]), "cancelled");
             await sleep(450); // past due + takeoverAfter: no takeover of a cancelled burst
             assert.deepEqual(ranA.runs, []);
             assert.deepEqual(ranB.runs, []);
             assert.equal(await A.clear(), false);
+            assert.equal(await B.flush(), null, "nothing pending");
             assert.deepEqual(await B("again"), { ran: true, ok: true, value: `ran ["again"]` });
           } finally {
             controller.abort();
@@ -415,15 +436,16 @@ describe("debounce", () => {
           const ranA = recorder();
           const ranB = recorder();
           const options = { wait: 100, signal: controller.signal };
+          const spyB = spied(b);
           const A = debounce(a, key, ranA.fn, options);
-          const B = debounce(b, key, ranB.fn, options);
+          const B = debounce(spyB.client, key, ranB.fn, options);
           try {
             const fromA = A("a");
             await sleep(20);
             const fromB = B("b");
-            await until(async () => await admin.sendCommand(["HGET", key, "args"]) === `["b"]`);
+            await until(() => spyB.has("b"));
             assert.equal(await A.clear(), false);
-            // Superseded when the channel told it first, otherwise cancelled.
+            // Superseded when the announcement told it first, otherwise cancelled.
             assert.equal((await fromA).ran, false);
             assert.deepEqual(await fromB, { ran: true, ok: true, value: `ran ["b"]` });
             assert.deepEqual(ranA.runs, []);
@@ -447,7 +469,6 @@ describe("debounce", () => {
             assert.equal(await cleared, true);
             assert.deepEqual(await second, { ran: true, ok: true, value: `ran ["second"]` });
             assert.deepEqual(runs, [["second"]]);
-            assert.equal(await admin.sendCommand(["HGET", key, "args"]), `["second"]`);
           } finally {
             controller.abort();
           }
@@ -455,23 +476,22 @@ describe("debounce", () => {
 
         for (const thenFlush of [false, true]) {
           it(
-            `a call that Redis records after clear()'s cancel is still cancelled, by its own token${
+            `a call that the store records after clear()'s cancel is still cancelled, by its own token${
               thenFlush ? ", and a flush() right behind it does not run it" : ""
             }`,
             async () => {
               const key = uniqueKey("clear-late");
               const controller = new AbortController();
               const { runs, fn } = recorder();
-              const held = heldBack(a, (args) => args.includes(`["late"]`));
+              const held = spied(a, { holdBack: `["late"]` });
               const call = debounce(held.client, key, fn, { wait: 150, signal: controller.signal });
               try {
                 const late = call("late");
-                assert.equal(await call.clear(), false); // nothing in Redis yet
-                held.release(); // Redis records the call now, after the cancel
+                assert.equal(await call.clear(), false); // nothing in the store yet
+                held.release(); // the store records the call now, after the cancel
                 if (thenFlush) assert.equal(await call.flush(), null);
                 assert.deepEqual(await late, { ran: false, reason: "cancelled" });
-                assert.equal(await admin.sendCommand(["HGET", key, "state"]), "cancelled");
-                assert.equal(await admin.sendCommand(["HGET", key, "args"]), `["late"]`);
+                assert.ok(held.has("late"));
                 await sleep(300); // past its due time
                 assert.deepEqual(runs, []);
                 assert.equal(await call.flush(), null);
@@ -486,29 +506,32 @@ describe("debounce", () => {
           const key = uniqueKey("abort");
           const controller = new AbortController();
           const { runs, fn } = recorder();
-          const call = debounce(a, key, fn, { wait: 300, signal: controller.signal });
+          const spy = spied(a);
+          const call = debounce(spy.client, key, fn, { wait: 300, signal: controller.signal });
+          const other = debounce(b, key, fn, { wait: 300 });
           const reason = new Error("shutting down");
           const pending = call("a");
-          await until(async () => await admin.sendCommand(["HGET", key, "state"]) === "pending");
+          await until(() => spy.has("a"));
           controller.abort(reason);
           await assert.rejects(pending, (error) => error === reason);
-          assert.equal(await admin.sendCommand(["HGET", key, "state"]), "cancelled");
+          // Cancelled in the store: another instance finds nothing pending to flush.
+          assert.equal(await other.flush(), null);
           await assert.rejects(call("b"), (error) => error === reason);
           await assert.rejects(call.flush(), (error) => error === reason);
           await sleep(350);
           assert.deepEqual(runs, []);
-          assert.equal(await admin.sendCommand(["HGET", key, "args"]), `["a"]`);
         });
 
         it("flush() runs the pending burst at once, and the caller gets the same outcome", async () => {
           const key = uniqueKey("flush");
           const controller = new AbortController();
           const { runs, fn } = recorder();
-          const call = debounce(a, key, fn, { wait: 5_000, signal: controller.signal });
+          const spy = spied(a);
+          const call = debounce(spy.client, key, fn, { wait: 5_000, signal: controller.signal });
           try {
             const first = call("old");
             const last = call("new");
-            await until(async () => await admin.sendCommand(["HGET", key, "args"]) === `["new"]`);
+            await until(() => spy.has("new"));
             const flushed = await call.flush();
             assert.deepEqual(flushed, { ran: true, ok: true, value: `ran ["new"]` });
             assert.deepEqual(await last, flushed);
@@ -527,7 +550,8 @@ describe("debounce", () => {
           const ranA = recorder();
           const ranB = recorder();
           const options = { wait: 300, signal: controller.signal };
-          const A = debounce(a, key, ranA.fn, options);
+          const spyA = spied(a);
+          const A = debounce(spyA.client, key, ranA.fn, options);
           const B = debounce(b, key, ranB.fn, options);
           const args = [
             "dóc-42 ✓",
@@ -537,7 +561,7 @@ describe("debounce", () => {
           ];
           try {
             const fromA = A(...args);
-            await until(async () => await admin.sendCommand(["HGET", key, "state"]) === "pending");
+            await until(() => spyA.recorded.length === 1);
             const flushed = await B.flush();
             assert.ok(flushed?.ran && flushed.ok);
             assert.deepEqual(ranB.runs, [args]);
@@ -547,6 +571,134 @@ describe("debounce", () => {
           } finally {
             controller.abort();
           }
+        });
+
+        it("an instance standing by for a takeover waits for a later call that moved the burst, which runs where it was made", async () => {
+          const key = uniqueKey("takeover-moved");
+          const controller = new AbortController();
+          const ranA = recorder();
+          const ranB = recorder();
+          const options = { wait: 200, takeoverAfter: 100, signal: controller.signal };
+          const A = debounce(a, key, ranA.fn, options);
+          const B = debounce(b, key, ranB.fn, options);
+          try {
+            const fromA = A("a");
+            await sleep(10);
+            void B("b1"); // told at once, A stands by to take over at about 10 + 200 + 100
+            await sleep(140);
+            // Before b1's claim (210); due at 350, when B runs it: A's check at 310 finds
+            // the takeover 140 ms away.
+            const fromB = B("b2");
+            assert.deepEqual(await fromA, { ran: false, reason: "superseded" });
+            assert.deepEqual(await fromB, { ran: true, ok: true, value: `ran ["b2"]` });
+            await sleep(200);
+            assert.deepEqual(ranA.runs, []);
+            assert.deepEqual(ranB.runs, [["b2"]]);
+          } finally {
+            controller.abort();
+          }
+        });
+
+        it("when the instance holding the last call stops answering mid-wait, an instance that called in the burst runs it once, takeoverAfter ms later, with its arguments", async () => {
+          const key = uniqueKey("takeover");
+          const controller = new AbortController();
+          const ranA = recorder();
+          const ranB = recorder();
+          const errors: unknown[] = [];
+          const options = {
+            wait: 300,
+            takeoverAfter: 150,
+            signal: controller.signal,
+            onError: (e: unknown) => errors.push(e),
+          };
+          const A = debounce(a, key, ranA.fn, options);
+          const frozen = spied(b);
+          const B = debounce(frozen.client, key, ranB.fn, options);
+          try {
+            const fromA = A("a");
+            await sleep(20);
+            void B("b", { last: true });
+            await until(() => frozen.has("b", { last: true }));
+            frozen.freeze();
+            assert.deepEqual(await fromA, { ran: false, reason: "superseded" });
+            assert.deepEqual(ranA.runs, []);
+            await until(() => ranA.runs.length > 0, 2_000);
+            assert.deepEqual(ranA.runs, [["b", { last: true }]]);
+            await sleep(200);
+            assert.deepEqual(ranA.runs.length + ranB.runs.length, 1);
+            assert.deepEqual(errors, []);
+          } finally {
+            controller.abort();
+          }
+        });
+      });
+    }
+  });
+
+  describe("on Redis: the keys and the channel", () => {
+    for (const kind of CLIENTS) {
+      describe(kind.name, () => {
+        let a: RedisClient;
+        let b: RedisClient;
+        before(async () => [a, b] = await connectClients(kind, server.url));
+        after(() => closeClients(kind, a, b));
+
+        it("every key expires: the burst's key lives wait + 2 * takeoverAfter ms after its last call, then is gone", async () => {
+          const key = uniqueKey("expiry");
+          const controller = new AbortController();
+          const { fn } = recorder();
+          const call = debounce(a, key, fn, {
+            wait: 300,
+            takeoverAfter: 100,
+            signal: controller.signal,
+          });
+          try {
+            const pending = call("x");
+            await until(async () => await admin.sendCommand(["EXISTS", key]) === 1);
+            const pttl = Number(await admin.sendCommand(["PTTL", key]));
+            assert.ok(pttl > 0 && pttl <= 500, `pttl ${pttl}`);
+            assert.equal(await admin.sendCommand(["HGET", key, "state"]), "pending");
+            assert.equal(await admin.sendCommand(["HGET", key, "args"]), `["x"]`);
+            assert.equal((await pending).ran, true);
+            assert.equal(await admin.sendCommand(["HGET", key, "state"]), "claimed");
+            await until(async () => await admin.sendCommand(["EXISTS", key]) === 0, 1_000);
+          } finally {
+            controller.abort();
+          }
+        });
+
+        it("leading: the burst's key lives wait ms after its last call, then is gone", async () => {
+          const key = uniqueKey("leading-key");
+          const controller = new AbortController();
+          const { fn } = recorder();
+          const options = { wait: 100, edge: "leading" as const, signal: controller.signal };
+          const A = debounce(a, key, fn, options);
+          const B = debounce(b, key, fn, options);
+          try {
+            assert.equal((await A("first")).ran, true);
+            assert.ok(Number(await admin.sendCommand(["PTTL", key])) > 0);
+            await sleep(60);
+            assert.equal((await B("dup")).ran, false);
+            const pttl = Number(await admin.sendCommand(["PTTL", key]));
+            assert.ok(pttl > 60 && pttl <= 100, `pushed back to wait: pttl ${pttl}`);
+            await sleep(150);
+            assert.equal(await admin.sendCommand(["EXISTS", key]), 0);
+          } finally {
+            controller.abort();
+          }
+        });
+
+        it("a cancelled burst stays in its key as cancelled, with the last call's arguments", async () => {
+          const key = uniqueKey("cancelled-key");
+          const controller = new AbortController();
+          const { fn } = recorder();
+          const call = debounce(a, key, fn, { wait: 300, signal: controller.signal });
+          const pending = call("a");
+          await until(async () => await admin.sendCommand(["HGET", key, "state"]) === "pending");
+          controller.abort(new Error("shutting down"));
+          await assert.rejects(pending);
+          assert.equal(await admin.sendCommand(["HGET", key, "state"]), "cancelled");
+          assert.equal(await admin.sendCommand(["HGET", key, "args"]), `["a"]`);
         });
 
         it("a waiting call superseded by another instance learns it at once through the channel, or at its own check when the client cannot subscribe", async () => {
@@ -581,42 +733,6 @@ describe("debounce", () => {
             assert.deepEqual(ranA.runs, []);
             // Done: the shared subscriber lets the channel go once idle.
             await until(async () => await listeners() === 0);
-          } finally {
-            controller.abort();
-          }
-        });
-
-        it("when the instance holding the last call stops answering mid-wait, an instance that called in the burst runs it once, takeoverAfter ms later, with its arguments", async () => {
-          const key = uniqueKey("takeover");
-          const controller = new AbortController();
-          const ranA = recorder();
-          const ranB = recorder();
-          const errors: unknown[] = [];
-          const options = {
-            wait: 300,
-            takeoverAfter: 150,
-            signal: controller.signal,
-            onError: (e: unknown) => errors.push(e),
-          };
-          const A = debounce(a, key, ranA.fn, options);
-          const frozen = frozenAfter(b);
-          const B = debounce(frozen.client, key, ranB.fn, options);
-          try {
-            const fromA = A("a");
-            await sleep(20);
-            void B("b", { last: true });
-            await until(async () =>
-              await admin.sendCommand(["HGET", key, "args"]) === `["b",{"last":true}]`
-            );
-            frozen.freeze();
-            assert.deepEqual(await fromA, { ran: false, reason: "superseded" });
-            assert.deepEqual(ranA.runs, []);
-            await until(() => ranA.runs.length > 0, 2_000);
-            assert.deepEqual(ranA.runs, [["b", { last: true }]]);
-            assert.equal(await admin.sendCommand(["HGET", key, "state"]), "claimed");
-            await sleep(200);
-            assert.deepEqual(ranA.runs.length + ranB.runs.length, 1);
-            assert.deepEqual(errors, []);
           } finally {
             controller.abort();
           }
@@ -837,170 +953,179 @@ describe("debounce", () => {
   });
 
   describe("errors with no caller, and lost state", () => {
-    let real: RespClient;
-    before(async () => {
-      real = await RespClient.connect(server.url);
-    });
-    after(async () => {
-      await real.close();
-    });
+    // The raw client and the memory store: what is tested here does not depend on the
+    // client, and each store is tested through every client above.
+    for (const kind of STORES.filter((k) => k.client === MINIMAL || k === MEMORY)) {
+      describe(kind.name, () => {
+        let client: StoreClient;
+        before(async () => client = await kind.connect(server.url));
+        after(() => kind.close(client));
 
-    it("fn's error in a takeover goes to onError, since no caller waits for it", async () => {
-      const key = uniqueKey("takeover-error");
-      const controller = new AbortController();
-      const errors: unknown[] = [];
-      const thrown = new Error("rebuild failed");
-      const A = debounce(real as unknown as RedisClient, key, (_x: string) => {
-        throw thrown;
-      }, {
-        wait: 200,
-        takeoverAfter: 100,
-        signal: controller.signal,
-        onError: (e) => errors.push(e),
-      });
-      const frozen = frozenAfter(real as unknown as RedisClient);
-      const B = debounce(frozen.client, key, (_x: string) => {}, {
-        wait: 200,
-        signal: controller.signal,
-      });
-      try {
-        const fromA = A("a");
-        await sleep(20);
-        void B("b");
-        await until(async () => await admin.sendCommand(["HGET", key, "args"]) === `["b"]`);
-        frozen.freeze();
-        assert.deepEqual(await fromA, { ran: false, reason: "superseded" });
-        await until(() => errors.length > 0, 2_000);
-        assert.deepEqual(errors, [thrown]);
-        assert.equal(errors[0], thrown);
-      } finally {
-        controller.abort();
-      }
-    });
-
-    it("without onError, fn's error in a takeover does not crash the process: the next call (or flush()) rejects with it, once", async () => {
-      const key = uniqueKey("takeover-error-kept");
-      const controller = new AbortController();
-      const thrown = new Error("rebuild failed");
-      const runs: string[] = [];
-      const A = debounce(real as unknown as RedisClient, key, (x: string) => {
-        runs.push(x);
-        if (x === "b") throw thrown;
-        return x;
-      }, { wait: 200, takeoverAfter: 100, signal: controller.signal });
-      const frozen = frozenAfter(real as unknown as RedisClient);
-      const B = debounce(frozen.client, key, (_x: string) => {}, {
-        wait: 200,
-        signal: controller.signal,
-      });
-      try {
-        const fromA = A("a");
-        await sleep(20);
-        void B("b");
-        await until(async () => await admin.sendCommand(["HGET", key, "args"]) === `["b"]`);
-        frozen.freeze();
-        assert.deepEqual(await fromA, { ran: false, reason: "superseded" });
-        await until(() => runs.length > 0, 2_000);
-        await sleep(50); // an error thrown from the timer would be uncaught by now
-        assert.deepEqual(uncaught, []);
-        assert.deepEqual(runs, ["b"]);
-        await assert.rejects(A.flush(), isBackgroundError((cause) => cause === thrown));
-        assert.deepEqual(await A("c"), { ran: true, ok: true, value: "c" });
-        assert.deepEqual(runs, ["b", "c"]);
-      } finally {
-        controller.abort();
-      }
-    });
-
-    it("without onError, a takeover that fails because Redis went away does not crash the process; the next call says so", async () => {
-      const own = await startRedis({ useEnv: false });
-      const a = await IOREDIS.connect(own.url);
-      const b = await IOREDIS.connect(own.url);
-      const ownAdmin = await RespClient.connect(own.url);
-      const key = uniqueKey("takeover-redis-gone");
-      const controller = new AbortController();
-      const { runs, fn } = recorder();
-      const counted = failureCounting(a);
-      const A = debounce(counted.client, key, fn, {
-        wait: 300,
-        takeoverAfter: 150,
-        signal: controller.signal,
-      });
-      const frozen = frozenAfter(b);
-      const B = debounce(frozen.client, key, fn, { wait: 300, signal: controller.signal });
-      try {
-        const fromA = A("a");
-        await sleep(20);
-        void B("b");
-        await until(async () => await ownAdmin.sendCommand(["HGET", key, "args"]) === `["b"]`);
-        frozen.freeze();
-        assert.deepEqual(await fromA, { ran: false, reason: "superseded" });
-        await own.stop();
-        await until(() => counted.failures.length > 0, 3_000);
-        await sleep(50); // an error thrown from the timer would be uncaught by now
-        assert.deepEqual(uncaught, []);
-        await assert.rejects(
-          A("next"),
-          isBackgroundError((cause) => cause === counted.failures[0]),
-        );
-        assert.equal(counted.failures.length, 1);
-        assert.deepEqual(runs, []);
-      } finally {
-        controller.abort();
-        await IOREDIS.close(a);
-        await IOREDIS.close(b);
-        await ownAdmin.close();
-        await own.stop();
-      }
-    });
-
-    it("a debounced function listens on its signal only while it has calls, so many of them can share one signal", async () => {
-      const controller = new AbortController();
-      const signal = controller.signal;
-      let listeners = 0;
-      const add = signal.addEventListener.bind(signal);
-      const remove = signal.removeEventListener.bind(signal);
-      signal.addEventListener = ((...args: Parameters<typeof add>) => {
-        listeners++;
-        add(...args);
-      }) as typeof add;
-      signal.removeEventListener = ((...args: Parameters<typeof remove>) => {
-        listeners--;
-        remove(...args);
-      }) as typeof remove;
-      const { runs, fn } = recorder();
-      for (let i = 0; i < 5; i++) {
-        const call = debounce(real as unknown as RedisClient, uniqueKey("signal"), fn, {
-          wait: 30,
-          signal,
+        it("fn's error in a takeover goes to onError, since no caller waits for it", async () => {
+          const key = uniqueKey("takeover-error");
+          const controller = new AbortController();
+          const errors: unknown[] = [];
+          const thrown = new Error("rebuild failed");
+          const A = debounce(client, key, (_x: string) => {
+            throw thrown;
+          }, {
+            wait: 200,
+            takeoverAfter: 100,
+            signal: controller.signal,
+            onError: (e) => errors.push(e),
+          });
+          const frozen = spied(client);
+          const B = debounce(frozen.client, key, (_x: string) => {}, {
+            wait: 200,
+            signal: controller.signal,
+          });
+          try {
+            const fromA = A("a");
+            await sleep(20);
+            void B("b");
+            await until(() => frozen.has("b"));
+            frozen.freeze();
+            assert.deepEqual(await fromA, { ran: false, reason: "superseded" });
+            await until(() => errors.length > 0, 2_000);
+            assert.deepEqual(errors, [thrown]);
+            assert.equal(errors[0], thrown);
+          } finally {
+            controller.abort();
+          }
         });
-        assert.equal(listeners, 0);
-        const pending = call(i);
-        assert.equal(listeners, 1);
-        assert.equal((await pending).ran, true);
-        assert.equal(listeners, 0);
-      }
-      assert.equal(runs.length, 5);
-      controller.abort();
-    });
 
-    it("a call whose burst's key is gone when it comes to claim resolves expired, and nothing runs", async () => {
-      const key = uniqueKey("expired");
-      const controller = new AbortController();
-      const { runs, fn } = recorder();
-      const call = debounce(real as unknown as RedisClient, key, fn, {
-        wait: 150,
-        signal: controller.signal,
+        it("without onError, fn's error in a takeover does not crash the process: the next call (or flush()) rejects with it, once", async () => {
+          const key = uniqueKey("takeover-error-kept");
+          const controller = new AbortController();
+          const thrown = new Error("rebuild failed");
+          const runs: string[] = [];
+          const A = debounce(client, key, (x: string) => {
+            runs.push(x);
+            if (x === "b") throw thrown;
+            return x;
+          }, { wait: 200, takeoverAfter: 100, signal: controller.signal });
+          const frozen = spied(client);
+          const B = debounce(frozen.client, key, (_x: string) => {}, {
+            wait: 200,
+            signal: controller.signal,
+          });
+          try {
+            const fromA = A("a");
+            await sleep(20);
+            void B("b");
+            await until(() => frozen.has("b"));
+            frozen.freeze();
+            assert.deepEqual(await fromA, { ran: false, reason: "superseded" });
+            await until(() => runs.length > 0, 2_000);
+            await sleep(50); // an error thrown from the timer would be uncaught by now
+            assert.deepEqual(uncaught, []);
+            assert.deepEqual(runs, ["b"]);
+            await assert.rejects(A.flush(), isBackgroundError((cause) => cause === thrown));
+            assert.deepEqual(await A("c"), { ran: true, ok: true, value: "c" });
+            assert.deepEqual(runs, ["b", "c"]);
+          } finally {
+            controller.abort();
+          }
+        });
+
+        it("a debounced function listens on its signal only while it has calls, so many of them can share one signal", async () => {
+          const controller = new AbortController();
+          const signal = controller.signal;
+          let listeners = 0;
+          const add = signal.addEventListener.bind(signal);
+          const remove = signal.removeEventListener.bind(signal);
+          signal.addEventListener = ((...args: Parameters<typeof add>) => {
+            listeners++;
+            add(...args);
+          }) as typeof add;
+          signal.removeEventListener = ((...args: Parameters<typeof remove>) => {
+            listeners--;
+            remove(...args);
+          }) as typeof remove;
+          const { runs, fn } = recorder();
+          for (let i = 0; i < 5; i++) {
+            const call = debounce(client, uniqueKey("signal"), fn, { wait: 30, signal });
+            assert.equal(listeners, 0);
+            const pending = call(i);
+            assert.equal(listeners, 1);
+            assert.equal((await pending).ran, true);
+            assert.equal(listeners, 0);
+          }
+          assert.equal(runs.length, 5);
+          controller.abort();
+        });
       });
-      try {
-        const pending = call("x");
-        await until(async () => await admin.sendCommand(["EXISTS", key]) === 1);
-        await admin.sendCommand(["DEL", key]);
-        assert.deepEqual(await pending, { ran: false, reason: "expired" });
-        assert.deepEqual(runs, []);
-      } finally {
-        controller.abort();
-      }
+    }
+
+    describe("on Redis", () => {
+      let real: RespClient;
+      before(async () => {
+        real = await RespClient.connect(server.url);
+      });
+      after(async () => {
+        await real.close();
+      });
+
+      it("without onError, a takeover that fails because Redis went away does not crash the process; the next call says so", async () => {
+        const own = await startRedis({ useEnv: false });
+        const a = await IOREDIS.connect(own.url);
+        const b = await IOREDIS.connect(own.url);
+        const ownAdmin = await RespClient.connect(own.url);
+        const key = uniqueKey("takeover-redis-gone");
+        const controller = new AbortController();
+        const { runs, fn } = recorder();
+        const counted = failureCounting(a);
+        const A = debounce(counted.client, key, fn, {
+          wait: 300,
+          takeoverAfter: 150,
+          signal: controller.signal,
+        });
+        const frozen = frozenAfter(b);
+        const B = debounce(frozen.client, key, fn, { wait: 300, signal: controller.signal });
+        try {
+          const fromA = A("a");
+          await sleep(20);
+          void B("b");
+          await until(async () => await ownAdmin.sendCommand(["HGET", key, "args"]) === `["b"]`);
+          frozen.freeze();
+          assert.deepEqual(await fromA, { ran: false, reason: "superseded" });
+          await own.stop();
+          await until(() => counted.failures.length > 0, 3_000);
+          await sleep(50); // an error thrown from the timer would be uncaught by now
+          assert.deepEqual(uncaught, []);
+          await assert.rejects(
+            A("next"),
+            isBackgroundError((cause) => cause === counted.failures[0]),
+          );
+          assert.equal(counted.failures.length, 1);
+          assert.deepEqual(runs, []);
+        } finally {
+          controller.abort();
+          await IOREDIS.close(a);
+          await IOREDIS.close(b);
+          await ownAdmin.close();
+          await own.stop();
+        }
+      });
+
+      it("a call whose burst's key is gone when it comes to claim resolves expired, and nothing runs", async () => {
+        const key = uniqueKey("expired");
+        const controller = new AbortController();
+        const { runs, fn } = recorder();
+        const call = debounce(real as unknown as RedisClient, key, fn, {
+          wait: 150,
+          signal: controller.signal,
+        });
+        try {
+          const pending = call("x");
+          await until(async () => await admin.sendCommand(["EXISTS", key]) === 1);
+          await admin.sendCommand(["DEL", key]);
+          assert.deepEqual(await pending, { ran: false, reason: "expired" });
+          assert.deepEqual(runs, []);
+        } finally {
+          controller.abort();
+        }
+      });
     });
   });
 
