@@ -240,10 +240,12 @@ export function _memoryLocks(
     t: number,
   ): _Attempt => {
     if (e.owner === token) {
-      // Handed over by a release whose news has not reached the caller yet.
+      // Handed over by a release whose news has not reached the caller (it polls): its
+      // lease starts now, as a grant's would, since part of it ran out before it knew.
+      e.expiresAt = t + ttlMs;
       return {
         acquired: true,
-        remainingMs: pttl(e, t),
+        remainingMs: ttlMs,
         fence: fenced ? e.fence ??= fence() : undefined,
       };
     }

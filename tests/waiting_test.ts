@@ -410,6 +410,24 @@ describe("waiting for a held lock", () => {
         await free.release();
       });
 
+      it("a waiter that polls and finds the lock handed to it gets its lease from now, as with a grant", async () => {
+        const key = uniqueKey("handed-late");
+        const store = _storeOf(a, "test");
+        const waiting = (queued: boolean) => ({
+          queue: { leaseMs: 3000, windowMs: 0, address: "", queued },
+          fencing: false,
+        });
+        const holder = await acquireLock(a, key, { ttl: 10 });
+        await store.acquire(key, "late", 300, waiting(false));
+        await holder.release(); // handed to it (no window), which hears nothing
+        await sleep(150); // half its lease runs out before it attempts again
+        const found = await store.acquire(key, "late", 300, waiting(true));
+        assert.deepEqual(found, { acquired: true, remainingMs: 300, fence: undefined });
+        const { owned, remainingMs } = await store.status(key, "late");
+        assert.ok(owned && remainingMs > 250, `${remainingMs} ms left`);
+        assert.equal(await store.release(key, "late"), true);
+      });
+
       it("a queue whose waiters all died lapses as a whole: the next waiter is first at once", async () => {
         const key = uniqueKey("lapsed-queue");
         const holder = await acquireLock(a, key, { ttl: 10 });
