@@ -83,14 +83,15 @@ describe("holding a lock through long work", () => {
 
         it("release() stops the watchdog: no renewal recreates or extends the key", async () => {
           const key = uniqueKey("stops");
-          const lock = await acquireLock(a, key, { ttl: 0.15, watchdog: true });
-          await sleep(120);
+          // Generous leases: a busy machine must not make the watchdog itself miss a renewal.
+          const lock = await acquireLock(a, key, { ttl: 0.6, watchdog: true });
+          await sleep(300); // past its first renewal, at 200 ms
           assert.equal(await lock.release(), true);
-          const next = await acquireLock(b, key, { ttl: 0.2 });
-          await sleep(120);
+          const next = await acquireLock(b, key, { ttl: 0.4 });
+          await sleep(250); // past when the released lock's next renewal would have come
           const { owned, remainingMs } = await next.status();
           assert.ok(
-            owned && remainingMs > 0 && remainingMs <= 80,
+            owned && remainingMs > 0 && remainingMs <= 150,
             `the new owner's lease was not touched: ${remainingMs} ms left`,
           );
           await next.release();
