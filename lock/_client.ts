@@ -2,6 +2,7 @@
 // and normalises the replies that differ between clients.
 import { RedisReplyError } from "./errors.ts";
 import type { CallClient, RedisClient, SendClient, SendCommandClient } from "./types.ts";
+import { _isUpstash, _upstashSend } from "./_upstash.ts";
 
 /** A reply as baton sees it, whatever the client: bytes become strings, `undefined` becomes `null`. */
 export type _Reply = string | number | null | _Reply[];
@@ -30,7 +31,7 @@ export const _CLIENT_EXPECTED = "a Redis client instance with a call() (ioredis,
  * supported yet.
  */
 export function _clientProblem(value: unknown): string | undefined {
-  if (_isRedisClient(value)) return undefined;
+  if (_isRedisClient(value) || _isUpstash(value)) return undefined;
   if (typeof value === "function") {
     const name = value.name || "anonymous";
     const proto = (value as { prototype?: Record<string, unknown> }).prototype;
@@ -46,7 +47,7 @@ export function _clientProblem(value: unknown): string | undefined {
     if (typeof c.evalsha === "function" && typeof c.scriptLoad === "function") {
       return `${
         _describe(value)
-      } that looks like @upstash/redis (an HTTP client), which baton does not support yet: it has none of call(), sendCommand() or send()`;
+      } that looks like @upstash/redis but has no client.request() to send through: pass the Redis instance of @upstash/redis 1.x`;
     }
     return `${_describe(value)} with none of the methods call(), sendCommand() or send()`;
   }
@@ -89,6 +90,10 @@ export function _sendOf(redis: RedisClient, action: string): _Send {
     throw new TypeError(
       `Cannot ${action} as "redis" must be ${_CLIENT_EXPECTED}: current value is ${problem}`,
     );
+  }
+  if (_isUpstash(redis)) {
+    const send = _upstashSend(redis);
+    return async (args) => _normalize(await send(args), args);
   }
   if (typeof (redis as CallClient).call === "function") {
     const c = redis as CallClient;

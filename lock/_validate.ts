@@ -1,6 +1,7 @@
 // Checks of arguments and options, done before anything reaches Redis. Messages name
 // the option and the value: `Cannot acquire lock as "ttl" must be ...: current value is -1`.
 import { _clientProblem, _describe } from "./_client.ts";
+import { _isUpstash } from "./_upstash.ts";
 
 /** The longest lease baton accepts, in seconds: 30 days. */
 export const _MAX_TTL_SECONDS = 30 * 24 * 60 * 60;
@@ -26,7 +27,10 @@ export function _checkSignal(signal: unknown, action: string): void {
 /** Throws a TypeError unless `subscriber` is a Redis client, false or undefined. */
 export function _checkSubscriber(subscriber: unknown, action: string): void {
   if (subscriber === undefined || subscriber === false) return;
-  const problem = _clientProblem(subscriber);
+  // @upstash/redis speaks HTTP: it has no connection that could listen on a channel.
+  const problem = _isUpstash(subscriber)
+    ? 'an @upstash/redis client, which cannot subscribe: leave "subscriber" out (its waiters poll)'
+    : _clientProblem(subscriber);
   if (problem !== undefined) {
     throw new TypeError(
       `Cannot ${action} as "subscriber" must be a Redis client or false: current value is ${problem}`,

@@ -29,6 +29,19 @@ export interface SendClient {
 }
 
 /**
+ * The `Redis` client of `@upstash/redis`, which speaks Upstash's REST API over HTTP (for
+ * serverless and edge runtimes). baton recognises it by these two methods and sends each
+ * command through the requester the client is built on, with none of its JSON
+ * deserialization; it cannot subscribe, so its waiters poll.
+ */
+export interface UpstashClient {
+  /** Runs a cached script (recognised by baton, not called). */
+  evalsha(sha1: string, keys: string[], args: string[]): Promise<unknown>;
+  /** Loads a script (recognised by baton, not called). */
+  scriptLoad(script: string): Promise<unknown>;
+}
+
+/**
  * Any Redis client that baton can drive. baton needs nothing but a way to send one
  * raw command, so it works with the client you already have:
  *
@@ -39,6 +52,7 @@ export interface SendClient {
  * | node-redis (`redis`) | {@linkcode SendCommandClient} | `sendCommand([command, ...args])` |
  * | node-redis' `createCluster()` | none yet: pass it `as unknown as RedisClient` | `sendCommand(firstKey, false, [command, ...args])` |
  * | Bun's `RedisClient` | {@linkcode SendClient} | `send(command, args)` |
+ * | `@upstash/redis` (`new Redis({ url, token })`) | {@linkcode UpstashClient} | one HTTP request per command |
  * | anything else | {@linkcode SendCommandClient} | a `sendCommand` you write |
  *
  * When an object has several of these methods, `call` wins over `sendCommand`, and
@@ -48,7 +62,7 @@ export interface SendClient {
  * sharded pub/sub (Redis 7+) where the client can subscribe to it (node-redis' cluster,
  * ioredis' Cluster), else by classic pub/sub (iovalkey's Cluster).
  */
-export type RedisClient = CallClient | SendCommandClient | SendClient;
+export type RedisClient = CallClient | SendCommandClient | SendClient | UpstashClient;
 
 /**
  * A store of locks that is not a Redis client, passed where a Redis client goes: a

@@ -4,8 +4,11 @@ import { Redis } from "ioredis";
 import { Redis as Redis6 } from "ioredis6";
 import { Redis as Valkey } from "iovalkey";
 import { createClient } from "redis";
+import { Redis as Upstash } from "@upstash/redis";
 import { RespClient } from "./_resp.ts";
+import { startUpstashFixture, type UpstashFixture } from "./_upstash_fixture.ts";
 import type { RedisClient } from "../mod.ts";
+import { _upstashSend } from "../lock/_upstash.ts";
 
 /** One kind of Redis client: how to connect one to `url` and close it. */
 export interface ClientKind {
@@ -107,6 +110,50 @@ const bun: ClientKind = {
   },
 };
 
+/** The stand-in for Upstash's REST API behind each @upstash/redis client. */
+const upstashFixtures = new WeakMap<object, UpstashFixture>();
+
+/**
+ * @upstash/redis as it comes (JSON deserialization and auto-pipelining on), over HTTP to a
+ * stand-in for Upstash's REST API in this process (tests/_upstash_fixture.ts), one per
+ * client, which forwards to the test's Redis. It retries a failed request once, after 10 ms
+ * (by default 5 times over about 4 s), so that a test that stops Redis sees it fail soon.
+ */
+const upstash: ClientKind = {
+  name: "@upstash/redis",
+  async connect(url) {
+    const fixture = await startUpstashFixture(url);
+    const client = new Upstash({
+      url: fixture.url,
+      token: fixture.token,
+      retry: { retries: 1, backoff: () => 10 },
+    });
+    upstashFixtures.set(client, fixture);
+    return client as unknown as RedisClient;
+  },
+  async close(client) {
+    await upstashFixtures.get(client)?.close();
+    upstashFixtures.delete(client);
+  },
+};
+
+/** How each @upstash/redis client sends a raw command, as baton sends it. */
+const upstashSends = new WeakMap<object, (args: string[]) => Promise<unknown>>();
+
+/**
+ * Sends a raw command on `redis`, whatever its kind. @upstash/redis' goes as baton sends it
+ * (lock/_upstash.ts), with the reply as Redis sent it: its own `exec` would deserialize it
+ * (a string of digits would come back as a number, JSON text as an object).
+ */
+export function sendRaw(redis: RedisClient, args: string[]): Promise<unknown> {
+  if ("call" in redis) return redis.call(args[0]!, ...args.slice(1));
+  if ("sendCommand" in redis) return redis.sendCommand(args);
+  if ("send" in redis) return redis.send(args[0]!, args.slice(1));
+  let send = upstashSends.get(redis);
+  if (!send) upstashSends.set(redis, send = _upstashSend(redis));
+  return send(args);
+}
+
 /** The clients to test under this runtime: Bun's own only under Bun. */
 export const CLIENTS: ClientKind[] = [
   ioredis,
@@ -114,6 +161,7 @@ export const CLIENTS: ClientKind[] = [
   iovalkey,
   nodeRedis,
   minimal,
+  upstash,
   ...(isBun ? [bun] : []),
 ];
 
@@ -124,4 +172,5 @@ export {
   iovalkey as IOVALKEY,
   minimal as MINIMAL,
   nodeRedis as NODE_REDIS,
+  upstash as UPSTASH,
 };

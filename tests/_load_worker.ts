@@ -9,7 +9,7 @@
 import process from "node:process";
 import { createInterface } from "node:readline";
 import { type RedisClient, withLock } from "../mod.ts";
-import { BUN_CLIENT, CLIENTS } from "./_clients.ts";
+import { BUN_CLIENT, CLIENTS, sendRaw } from "./_clients.ts";
 
 /** What the test tells a worker to do. */
 export interface LoadConfig {
@@ -65,12 +65,7 @@ function random(seed: number): () => number {
 }
 
 /** Sends a raw command on this worker's own client, whatever its kind. */
-const send = (redis: RedisClient, args: string[]): Promise<unknown> =>
-  "call" in redis
-    ? redis.call(args[0]!, ...args.slice(1))
-    : "sendCommand" in redis
-    ? redis.sendCommand(args)
-    : redis.send(args[0]!, args.slice(1));
+const send = sendRaw;
 
 async function run(redis: RedisClient): Promise<Extract<LoadEvent, { type: "done" }>> {
   const next = random(config.seed);

@@ -8,7 +8,7 @@
 import process from "node:process";
 import { acquireLock, lockKey, type RedisClient, withLock } from "../mod.ts";
 import { _SUBSCRIBER_IDLE_MS } from "../lock/_subscriber.ts";
-import { BUN_CLIENT, CLIENTS } from "./_clients.ts";
+import { BUN_CLIENT, CLIENTS, sendRaw } from "./_clients.ts";
 
 /** What the test tells the soak to do. */
 export interface SoakConfig {
@@ -74,12 +74,7 @@ function listenersOf(client: RedisClient): number {
 
 const a = await kind.connect(config.url);
 const b = await kind.connect(config.url);
-const send = (args: string[]): Promise<unknown> =>
-  "call" in a
-    ? a.call(args[0]!, ...args.slice(1))
-    : "sendCommand" in a
-    ? a.sendCommand(args)
-    : a.send(args[0]!, args.slice(1));
+const send = (args: string[]): Promise<unknown> => sendRaw(a, args);
 
 const failures: string[] = [];
 let part = 0;

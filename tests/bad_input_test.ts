@@ -138,8 +138,8 @@ const NOT_CLIENTS: [string, unknown, string][] = [
       scriptLoad: spy.record("scriptLoad"),
       get: spy.record("get"),
     })),
-    "an object that looks like @upstash/redis (an HTTP client), which baton does not support " +
-    "yet: it has none of call(), sendCommand() or send()",
+    "an object that looks like @upstash/redis but has no client.request() to send through: " +
+    "pass the Redis instance of @upstash/redis 1.x",
   ],
   [
     "a plain function",

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { LockAcquireError, type RedisClient, withLock } from "../mod.ts";
-import { CLIENTS } from "./_clients.ts";
+import { CLIENTS, sendRaw } from "./_clients.ts";
 import { assertNoLeaks } from "./_leaks.ts";
 import { type RedisServer, startRedis } from "./_redis.ts";
 import { RespClient } from "./_resp.ts";
@@ -41,12 +41,7 @@ describe("real concurrency: 8 clients x 50 read-modify-write increments", () => 
   });
 
   // Each worker talks to Redis through its own client; this sends a raw command on it.
-  const send = (redis: RedisClient, args: string[]) =>
-    "call" in redis
-      ? redis.call(args[0]!, ...args.slice(1))
-      : "sendCommand" in redis
-      ? redis.sendCommand(args)
-      : redis.send(args[0]!, args.slice(1));
+  const send = sendRaw;
 
   it("without the lock, concurrent increments lose updates", async () => {
     const key = `counter:unlocked:${Date.now()}`;
