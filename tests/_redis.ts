@@ -2,6 +2,7 @@
 // loopback port with no persistence, stopped afterwards. REDIS_URL overrides the start.
 import { type ChildProcess, spawn } from "node:child_process";
 import { createServer, Socket } from "node:net";
+import { fileURLToPath } from "node:url";
 
 /** A running Redis server. */
 export interface RedisServer {
@@ -53,15 +54,29 @@ export async function waitForRedis(host: string, port: number, timeoutMs = 10_00
 }
 
 /**
+ * The servers a test can ask for by name: `redis7` is the `redis-server` on the PATH
+ * (Debian bookworm's 7.0), the others are the wrappers `bash .ci/servers` leaves in
+ * `.servers/bin/` (Debian trixie's Redis 8.0 and Valkey 8.1).
+ */
+export type ServerName = "redis7" | "redis8" | "valkey8";
+
+/** The program that starts the server called `name`. */
+export function serverBinary(name: ServerName): string {
+  if (name === "redis7") return "redis-server";
+  return fileURLToPath(new URL(`../.servers/bin/${name}-server`, import.meta.url));
+}
+
+/**
  * Starts a throwaway `redis-server` (or the binary in REDIS_SERVER) on a free loopback
  * port, without persistence, and waits until it answers. With `useEnv` (the default)
- * and REDIS_URL set, returns that server instead.
+ * and REDIS_URL set, returns that server instead. With `server`, starts that one
+ * (see {@linkcode ServerName}) whatever REDIS_URL and REDIS_SERVER say.
  */
 export async function startRedis(
-  options: { useEnv?: boolean; port?: number; args?: string[] } = {},
+  options: { useEnv?: boolean; port?: number; args?: string[]; server?: ServerName } = {},
 ): Promise<RedisServer> {
   const fromEnv = env("REDIS_URL");
-  if (fromEnv && options.useEnv !== false) {
+  if (fromEnv && options.useEnv !== false && options.server === undefined) {
     const url = new URL(fromEnv);
     return {
       url: fromEnv,
@@ -72,7 +87,7 @@ export async function startRedis(
   }
   const host = "127.0.0.1";
   const port = options.port ?? await freePort();
-  const bin = env("REDIS_SERVER") ?? "redis-server";
+  const bin = options.server ? serverBinary(options.server) : env("REDIS_SERVER") ?? "redis-server";
   const child: ChildProcess = spawn(bin, [
     "--port",
     String(port),
