@@ -39,3 +39,19 @@ export async function closePair(kind: ClientKind, a: RedisClient, b: RedisClient
   await kind.close(a);
   await kind.close(b);
 }
+
+/** Resolves with `signal`'s reason once it aborts, or with undefined after `ms`. */
+export function aborted(signal: AbortSignal, ms: number): Promise<unknown> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve(signal.reason);
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve(undefined);
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}

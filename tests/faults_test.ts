@@ -20,7 +20,7 @@ import {
   RedisUnavailableError,
   withLock,
 } from "../mod.ts";
-import { closePair, connectPair } from "./_fixtures.ts";
+import { aborted, closePair, connectPair } from "./_fixtures.ts";
 import { BUN_CLIENT, CLIENTS, IOREDIS, isBun, NODE_REDIS } from "./_clients.ts";
 import { assertNoLeaks } from "./_leaks.ts";
 import { type RedisServer, startRedis } from "./_redis.ts";
@@ -92,22 +92,6 @@ function assertLostWithValue(error: unknown, key: string, value: unknown): void 
   assert.equal(error.key, key);
   assert.equal(error.hasValue, true, "hasValue");
   assert.equal(error.value, value);
-}
-
-/** Resolves to the signal's reason when it aborts, or to undefined after `ms`. */
-function aborted(signal: AbortSignal, ms: number): Promise<unknown> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve(signal.reason);
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve(undefined);
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /** Resolves once `done()` is true, checking every 10 ms; rejects after `timeoutMs`. */

@@ -13,6 +13,7 @@ import { acquireLock, debounce, LockLostError, withLock } from "../mod.ts";
 import { MemoryStore } from "../lock/memory.ts";
 import { _storeOf } from "../lock/_store_of.ts";
 import { isBun } from "./_clients.ts";
+import { aborted } from "./_fixtures.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let n = 0;
@@ -23,22 +24,6 @@ function fakeClock() {
   let nowMs = 1_000;
   const store = new MemoryStore({ now: () => nowMs });
   return { store, advance: (ms: number) => void (nowMs += ms) };
-}
-
-/** Resolves when `signal` aborts, or after `ms` (then to undefined). */
-function aborted(signal: AbortSignal, ms: number): Promise<unknown> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve(signal.reason);
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve(undefined);
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 describe("the memory store's clock", () => {

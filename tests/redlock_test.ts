@@ -28,6 +28,7 @@ import {
   type RedlockWorkerConfig,
   type Tally,
 } from "./_redlock_worker.ts";
+import { aborted as abortedWithin } from "./_fixtures.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let n = 0;
@@ -57,22 +58,6 @@ async function rejectionOf(promise: Promise<unknown>): Promise<{ error: unknown;
     if (error instanceof assert.AssertionError) throw error;
     return { error, ms: performance.now() - startedAt };
   }
-}
-
-/** Resolves to the signal's reason once it aborts, or to undefined after `ms`. */
-function abortedWithin(signal: AbortSignal, ms: number): Promise<unknown> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve(signal.reason);
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve(undefined);
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /** Throwaway redis-server processes with an admin connection each; any may be killed. */

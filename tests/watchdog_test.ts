@@ -1,7 +1,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { acquireLock, type Lock, LockLostError, type RedisClient, withLock } from "../mod.ts";
-import { startRedisWithAdmin, stopRedisWithAdmin } from "./_fixtures.ts";
+import { aborted, startRedisWithAdmin, stopRedisWithAdmin } from "./_fixtures.ts";
 import process from "node:process";
 import { CLIENTS, MINIMAL } from "./_clients.ts";
 import { type RedisServer, startRedis } from "./_redis.ts";
@@ -11,22 +11,6 @@ import { closePair, connectPair, MEMORY, type StoreClient, STORES } from "./_sto
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let n = 0;
 const uniqueKey = (name: string) => `watchdog:${name}:${Date.now()}:${n++}`;
-
-/** Resolves when `signal` aborts, or after `ms` (then to undefined). */
-function aborted(signal: AbortSignal, ms: number): Promise<unknown> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve(signal.reason);
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve(undefined);
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve(signal.reason);
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-}
 
 describe("holding a lock through long work", () => {
   let server: RedisServer;
