@@ -162,7 +162,8 @@ export interface AcquireLockOptions {
    * `maxRetryDelay`, and once shortly after its `fairnessWindow` when it is first in
    * line. No waiter sleeps past the holder's lease. At least 1 ms, and not above
    * `maxRetryDelay` when both are given (when only `retryDelay` is, it raises the
-   * default `maxRetryDelay` to match). Milliseconds, or a {@linkcode Duration}.
+   * default `maxRetryDelay` to match; when only `maxRetryDelay` is, the default
+   * `retryDelay` is lowered to it). Milliseconds, or a {@linkcode Duration}.
    *
    * @default {10}
    */
